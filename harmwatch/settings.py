@@ -1,0 +1,114 @@
+"""All of harmwatch's settings, in one place.
+
+Values come from the environment (``HARMWATCH_*``, e.g. ``HARMWATCH_KAFKA_BOOTSTRAP``)
+or from a YAML file named by ``HARMWATCH_CONFIG``; the environment wins. A broken value
+fails at start-up with the field named (see :func:`load_settings`).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names the field and the fix."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HARMWATCH_", extra="forbid")
+
+    # Where run-time state lives (service data, logs, blobs, banks). Git-ignored.
+    var_dir: Path = Field(default=REPO_ROOT / "var")
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    topic_raw: str = "posts.raw"
+    topic_flagged: str = "posts.flagged"
+    topic_dead: str = "posts.dead"
+    topic_partitions: int = Field(default=6, ge=1)
+    topic_replication: int = Field(default=1, ge=1)
+
+    # Elasticsearch
+    es_url: str = "http://127.0.0.1:9200"
+    es_username: str | None = None
+    es_password: str | None = None
+    es_index_prefix: str = "harmwatch"
+
+    # Blob store
+    blob_dir: Path | None = None  # defaults to var_dir/blobs
+    blob_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+
+    # Hash banks
+    banks_dir: Path | None = None  # defaults to var_dir/banks
+
+    # Analyzer
+    recall_floor: float = Field(default=0.15, ge=0.0, le=1.0)
+
+    # Crawling
+    crawler_contact_url: str = "https://github.com/harmwatch/harmwatch"
+    crawler_allow_hosts: list[str] = Field(default_factory=list)
+
+    # Review UI
+    ui_host: str = "127.0.0.1"
+    ui_port: int = Field(default=8000, ge=1, le=65535)
+    ui_secret_key: str | None = None  # generated into var/ on first start when unset
+    ui_secure_cookies: bool = False
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        return self.blob_dir or self.var_dir / "blobs"
+
+    @property
+    def resolved_banks_dir(self) -> Path:
+        return self.banks_dir or self.var_dir / "banks"
+
+    def index_name(self, kind: str) -> str:
+        """The alias an index is reached by, e.g. ``harmwatch-items``."""
+        return f"{self.es_index_prefix}-{kind}"
+
+
+def _yaml_values(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    file = Path(path)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"HARMWATCH_CONFIG={path}: cannot read the file ({exc}).") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc}).") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of setting names to values.")
+    env_names = {k.lower().removeprefix("harmwatch_") for k in os.environ if k.upper().startswith("HARMWATCH_")}
+    return {k: v for k, v in data.items() if k not in env_names}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from file, environment and overrides, naming any bad field."""
+    values = _yaml_values(os.environ.get("HARMWATCH_CONFIG"))
+    values.update(overrides)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '?'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(
+            f"Invalid harmwatch settings — {problems}. "
+            "Fix the HARMWATCH_<FIELD> environment variable or the HARMWATCH_CONFIG file."
+        ) from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, loaded once."""
+    return load_settings()
