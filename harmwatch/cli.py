@@ -16,7 +16,9 @@ from harmwatch.settings import ConfigError
 
 COMMAND_MODULES = [
     "services.cli",
+    "services.demo",
     "harmwatch.commands",
+    "consumers.cli",
 ]
 
 

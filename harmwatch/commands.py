@@ -23,6 +23,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     topics.set_defaults(func=create_topics)
 
+    indices = subparsers.add_parser(
+        "indices", help="create harmwatch's Elasticsearch indices behind their aliases"
+    )
+    indices.set_defaults(func=create_indices)
+
+    setup = subparsers.add_parser(
+        "setup", help="prepare what a fresh install needs (text encoder, translations)"
+    )
+    setup.set_defaults(func=run_setup)
+
 
 def render_schemas() -> dict[str, str]:
     from harmwatch.contract import json_schemas
@@ -38,6 +48,31 @@ def write_schemas(args: argparse.Namespace) -> int:
     for name, text in render_schemas().items():
         (args.out / name).write_text(text, encoding="utf-8")
         print(f"wrote {args.out / name}")
+    return 0
+
+
+# Each step is "module:function", idempotent and quick when already done. They live with
+# the stage that needs them; this list only says which to run on a fresh install.
+SETUP_STEPS: list[str] = []
+
+
+def run_setup(args: argparse.Namespace) -> int:
+    import importlib
+
+    for step in SETUP_STEPS:
+        module_name, function_name = step.split(":")
+        print(f"setup: {step}")
+        getattr(importlib.import_module(module_name), function_name)()
+    return 0
+
+
+def create_indices(args: argparse.Namespace) -> int:
+    from harmwatch.documents import ensure_indices
+    from harmwatch.search import es_client
+
+    settings = get_settings()
+    ensure_indices(es_client(settings), settings)
+    print(f"indices ready behind {settings.index_name('items')} and {settings.index_name('settings')}")
     return 0
 
 

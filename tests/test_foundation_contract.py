@@ -1,0 +1,73 @@
+"""The message contract: schemas on disk match the models; messages round-trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from harmwatch.commands import SCHEMA_DIR, render_schemas
+from harmwatch.contract import (
+    AnalysedPost,
+    CrawledPost,
+    CrawlProvenance,
+    TextAnalysis,
+    content_hash,
+    item_id,
+    utcnow,
+)
+
+
+def test_schema_files_match_the_models():
+    rendered = render_schemas()
+    on_disk = {p.name: p.read_text(encoding="utf-8") for p in SCHEMA_DIR.glob("*.json")}
+    assert set(on_disk) == set(rendered), "run `harmwatch schemas` and commit docs/schemas/"
+    for name, text in rendered.items():
+        assert on_disk[name] == text, f"{name} drifted from the model: run `harmwatch schemas`"
+
+
+def _post(**overrides) -> CrawledPost:
+    values = {
+        "source": "demo-forum",
+        "source_kind": "demo",
+        "post_id": "42",
+        "content_hash": content_hash("xin chào", []),
+        "url": "http://127.0.0.1:8090/t/1#p42",
+        "text": "xin chào",
+        "provenance": CrawlProvenance(crawler="generic", crawl_job_id="job-1",
+                                      fetched_at=utcnow(), page_url="http://127.0.0.1:8090/t/1"),
+    }
+    values.update(overrides)
+    return CrawledPost(**values)
+
+
+def test_crawled_post_round_trips_through_json():
+    post = _post()
+    again = CrawledPost.model_validate_json(post.model_dump_json())
+    assert again == post
+    assert post.key == "demo-forum:42"
+
+
+def test_unknown_fields_and_bad_hashes_are_refused():
+    raw = json.loads(_post().model_dump_json())
+    raw["surprise"] = 1
+    with pytest.raises(ValidationError, match="surprise"):
+        CrawledPost.model_validate(raw)
+    with pytest.raises(ValidationError, match="content_hash"):
+        _post(content_hash="not-a-hash")
+
+
+def test_analysed_post_carries_the_post():
+    analysed = AnalysedPost(
+        post=_post(), analyzed_at=utcnow(), analyzer_version="t",
+        text=TextAnalysis(language="vi", scores={"grooming": 0.9}, model_version="m"), risk=0.9,
+    )
+    assert AnalysedPost.model_validate_json(analysed.model_dump_json()).key == "demo-forum:42"
+
+
+def test_item_id_depends_on_identity_and_version_only():
+    assert item_id("s", "1", 1) == item_id("s", "1", 1)
+    assert item_id("s", "1", 1) != item_id("s", "1", 2)
+    assert item_id("s:1", "2", 1) != item_id("s", "1:2", 1)
+    assert len(item_id("x" * 1000, "y" * 1000, 1)) == 40

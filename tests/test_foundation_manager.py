@@ -1,0 +1,42 @@
+"""The local services manager's preconditions fail with messages that say what to do."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from services import manager
+
+
+def test_pinned_versions_come_from_the_pom():
+    versions = manager.pinned_versions()
+    assert versions["kafka.version"].startswith("4.")
+    assert versions["elasticsearch.version"].split(".")[0] in {"7", "8", "9"}
+
+
+def test_a_taken_port_is_reported_with_the_next_step():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(manager.ServiceError, match=rf"Port {port}.*ss -ltnp"):
+            manager.require_free_ports("Kafka", [port])
+
+
+def test_missing_java_says_how_to_install_it():
+    with pytest.raises(manager.ServiceError, match="No Java 99 or newer.*apt-get install"):
+        manager.find_java(99)
+
+
+def test_elasticsearch_gets_a_java_of_21_or_newer():
+    assert manager.java_major(manager.find_java(21)) >= 21
+    assert manager.java_major(manager.find_java(17, prefer_exact=True)) >= 17
+
+
+def test_status_reports_the_running_services(services):
+    from harmwatch.settings import get_settings
+
+    lines = manager.status(get_settings())
+    assert any(line.startswith("kafka") and " running " in line for line in lines)
+    assert any(line.startswith("elasticsearch") and " running " in line for line in lines)

@@ -1,0 +1,31 @@
+"""Settings: a broken value names its field and says how to fix it."""
+
+from __future__ import annotations
+
+import pytest
+
+from harmwatch.settings import ConfigError, load_settings
+
+
+def test_bad_environment_value_names_the_field(monkeypatch):
+    monkeypatch.setenv("HARMWATCH_UI_PORT", "not-a-port")
+    with pytest.raises(ConfigError, match="ui_port"):
+        load_settings()
+
+
+def test_config_file_is_read_and_environment_wins(monkeypatch, tmp_path):
+    config = tmp_path / "harmwatch.yaml"
+    config.write_text("ui_port: 8123\nrecall_floor: 0.3\n")
+    monkeypatch.setenv("HARMWATCH_CONFIG", str(config))
+    monkeypatch.setenv("HARMWATCH_RECALL_FLOOR", "0.2")
+    settings = load_settings()
+    assert settings.ui_port == 8123
+    assert settings.recall_floor == 0.2
+
+
+def test_unknown_key_in_config_file_is_refused(monkeypatch, tmp_path):
+    config = tmp_path / "harmwatch.yaml"
+    config.write_text("ui_prot: 8123\n")
+    monkeypatch.setenv("HARMWATCH_CONFIG", str(config))
+    with pytest.raises(ConfigError, match="ui_prot"):
+        load_settings()
