@@ -19,6 +19,12 @@ COMMAND_MODULES = [
     "services.demo",
     "harmwatch.commands",
     "consumers.cli",
+    "classifiers.text.cli",
+    "classifiers.media.cli",
+    "classifiers.banks.cli",
+    "crawlers.cli",
+    "services.demo_site.cli",
+    "review_ui.cli",
 ]
 
 

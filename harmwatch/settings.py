@@ -52,6 +52,9 @@ class Settings(BaseSettings):
 
     # Analyzer
     recall_floor: float = Field(default=0.15, ge=0.0, le=1.0)
+    # False runs the text rules without the transformer (scores are the rules' evidence):
+    # for hosts without the model, and for pipeline tests that are not about the model.
+    analyzer_text_model: bool = True
 
     # Crawling
     crawler_contact_url: str = "https://github.com/harmwatch/harmwatch"
@@ -62,6 +65,12 @@ class Settings(BaseSettings):
     ui_port: int = Field(default=8000, ge=1, le=65535)
     ui_secret_key: str | None = None  # generated into var/ on first start when unset
     ui_secure_cookies: bool = False
+
+    # Evidence packs and evidence at rest (review_ui/evidence, docs/formats/evidence-pack.md)
+    evidence_key: str | None = None  # AES-256-GCM key, base64; generated into var/ when unset
+    evidence_signing_key: Path | None = None  # Ed25519 PEM; generated into var/evidence/ when unset
+    evidence_tsa_url: str | None = None  # RFC 3161 authority; unset: only the request is stored
+    evidence_organisation: str = "harmwatch"
 
     @property
     def resolved_blob_dir(self) -> Path:

@@ -17,10 +17,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from harmwatch.settings import REPO_ROOT, Settings, get_settings
+from harmwatch.settings import Settings, get_settings
 
 DEMO_SITE_PORT = 8090
-DEMO_SOURCES = REPO_ROOT / "crawlers" / "sources.demo.yaml"
 DEMO_USERS = (("admin", "admin"), ("analyst", "analyst"), ("liaison", "liaison"))
 
 
@@ -87,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
     site = start_demo_site(settings.var_dir / "logs")
     try:
-        harmwatch("crawl", "demo-forum", "--sources", str(DEMO_SOURCES))
+        harmwatch("crawl", "demo-forum")
     finally:
         site.terminate()
     harmwatch("consume", "analyzer", "--until-idle", "15")

@@ -1,0 +1,203 @@
+"""``harmwatch banks import|export|list|disable`` and ``harmwatch match FILE...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+PROGRESS_EVERY = 50_000
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    _register_match(subparsers)
+    banks = subparsers.add_parser("banks", help="Manage hash banks (lists of known material).")
+    commands = banks.add_subparsers(dest="banks_command", metavar="ACTION", required=True)
+    _register_import(commands)
+    _register_export(commands)
+    _register_list(commands)
+    _register_disable(commands)
+
+
+def _register_match(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "match", help="Hash image files and match them against the banks.",
+        description="Print one JSON line per file with its matches (allow lists applied).",
+    )
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    parser.set_defaults(func=_match)
+
+
+def _register_import(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("import", help="Import a hash list into a bank.")
+    parser.add_argument("bank", help="Bank name; created when it does not exist.")
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--format", choices=("csv", "ncmec", "vics", "text"),
+                        help="Default: by extension (.csv csv, .json vics, else text).")
+    parser.add_argument("--algorithm", choices=("md5", "sha1", "sha256", "pdq", "phash"),
+                        help="For plain text lists of 64-hex-digit hashes (sha256 or pdq).")
+    parser.add_argument("--kind", choices=("match", "allow"), default="match",
+                        help="For a new bank: 'allow' makes it an allow list.")
+    parser.add_argument("--source-list", help="Source list name stamped on entries.")
+    parser.add_argument("--list-version", help="For a new bank: the list's version.")
+    parser.add_argument("--pdq-threshold", type=int, help="For a new bank (default 31).")
+    parser.add_argument("--phash-threshold", type=int, help="For a new bank (default 8).")
+    parser.add_argument("--added-by", default="cli", help="Who is importing (audit).")
+    parser.set_defaults(func=_import)
+
+
+def _register_export(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("export", help="Export a bank's entries.")
+    parser.add_argument("bank")
+    parser.add_argument("file", type=Path, help="Output file, or - for stdout.")
+    parser.add_argument("--format", choices=("csv", "ncmec", "vics", "text"), default="csv")
+    parser.add_argument("--algorithm", choices=("md5", "sha1", "sha256", "pdq", "phash"),
+                        help="Which hash a plain text export holds.")
+    parser.set_defaults(func=_export)
+
+
+def _register_list(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("list", help="List banks with sizes, kinds and thresholds.")
+    parser.add_argument("--json", action="store_true", help="Machine-readable output.")
+    parser.set_defaults(func=_list)
+
+
+def _register_disable(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "disable", help="Disable a bank or some of its entries (optionally until a time).")
+    parser.add_argument("bank")
+    parser.add_argument("--entry", type=int, action="append", default=[],
+                        help="Entry id (repeatable); default: the whole bank.")
+    parser.add_argument("--until", type=_utc_time,
+                        help="ISO-8601 time (UTC if no offset) when it re-enables itself.")
+    parser.add_argument("--enable", action="store_true", help="Re-enable instead.")
+    parser.set_defaults(func=_disable)
+
+
+def _utc_time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _match(args: argparse.Namespace) -> int:
+    from classifiers.banks import Matcher
+    from classifiers.media import ImageRefused, crypto_hashes, hash_image
+    from harmwatch.contract import MediaHashes
+
+    matcher = Matcher()
+    for path in args.files:
+        data = path.read_bytes()
+        try:
+            hashes: object = hash_image(data)
+            error = None
+        except ImageRefused as exc:
+            c = crypto_hashes(data) if data else None
+            hashes = MediaHashes(md5=c.md5, sha1=c.sha1, sha256=c.sha256) if c else MediaHashes()
+            error = str(exc)
+        result = matcher.match_many([hashes])[0]
+        print(json.dumps({
+            "file": str(path),
+            "error": error,
+            "matches": [m.model_dump() for m in result.matches],
+            "suppressed": [m.model_dump() for m in result.suppressed],
+            "allowed_by": [m.model_dump() for m in result.allowed_by],
+        }), flush=True)
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from classifiers.banks import BankStore, Matcher
+    from classifiers.banks.formats import FormatError, detect_format, read_entries
+    from classifiers.banks.store import BankError
+
+    store = BankStore.default()
+    fmt = args.format or detect_format(args.file.name)
+    thresholds = {k: v for k, v in (("pdq", args.pdq_threshold),
+                                    ("phash", args.phash_threshold)) if v is not None}
+    started = datetime.now(UTC)
+
+    def progress(seen: int, added: int) -> None:
+        if seen % PROGRESS_EVERY == 0 or seen < PROGRESS_EVERY:
+            rate = seen / max((datetime.now(UTC) - started).total_seconds(), 1e-6)
+            print(f"  {seen:,} read, {added:,} added ({rate:,.0f}/s)", file=sys.stderr)
+
+    try:
+        store.ensure_bank(args.bank, args.kind, list_version=args.list_version,
+                          thresholds=thresholds)
+        with args.file.open(encoding="utf-8-sig", newline="") as fp:
+            entries = read_entries(fp, fmt, algorithm=args.algorithm,
+                                   source_list=args.source_list or args.file.name)
+            result = store.add_entries(args.bank, entries, args.added_by, progress=progress)
+    except (FormatError, BankError, OSError) as exc:
+        print(f"harmwatch banks import: {exc}", file=sys.stderr)
+        return 1
+    sizes = Matcher(store).reindex()
+    print(f"{args.bank}: {result.added:,} added, {result.duplicates:,} already present "
+          f"(index: {sizes['pdq']:,} PDQ, {sizes['phash']:,} pHash)")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from classifiers.banks import BankStore
+    from classifiers.banks.formats import FormatError, write_entries
+
+    store = BankStore.default()
+    out = sys.stdout if str(args.file) == "-" else args.file.open("w", encoding="utf-8",
+                                                                   newline="")
+    try:
+        count = write_entries(store.entries(args.bank), out, args.format,
+                              algorithm=args.algorithm)
+    except FormatError as exc:
+        print(f"harmwatch banks export: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"{count:,} entries written", file=sys.stderr)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from classifiers.banks import BankStore
+
+    store = BankStore.default()
+    counts = store.entry_counts()
+    rows = [{
+        "name": b.name, "kind": b.kind, "entries": counts.get(b.id, 0),
+        "active": b.active(), "disabled_until": b.disabled_until.isoformat()
+        if b.disabled_until else None,
+        "pdq_threshold": b.threshold("pdq"), "phash_threshold": b.threshold("phash"),
+        "pdq_min_quality": b.pdq_min_quality, "list_version": b.list_version,
+    } for b in store.banks()]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{'bank':<24} {'kind':<6} {'entries':>10} {'state':<10} pdq<= q>= phash<=")
+    for r in rows:
+        state = "active" if r["active"] else "disabled"
+        print(f"{r['name']:<24} {r['kind']:<6} {r['entries']:>10,} {state:<10} "
+              f"{r['pdq_threshold']:>5} {r['pdq_min_quality']:>3} {r['phash_threshold']:>7}")
+    return 0
+
+
+def _disable(args: argparse.Namespace) -> int:
+    from classifiers.banks import BankStore
+    from classifiers.banks.store import BankError
+
+    store = BankStore.default()
+    try:
+        if args.entry:
+            count = store.set_entries_disabled(args.bank, args.entry, not args.enable,
+                                               args.until)
+            print(f"{count} entr{'y' if count == 1 else 'ies'} "
+                  f"{'enabled' if args.enable else 'disabled'}")
+        else:
+            bank = store.set_bank_disabled(args.bank, not args.enable, args.until)
+            print(f"{bank.name}: {'active' if bank.active() else 'disabled'}"
+                  + (f" until {bank.disabled_until.isoformat()}" if bank.disabled_until else ""))
+    except BankError as exc:
+        print(f"harmwatch banks disable: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,223 @@
+"""Reading and writing hash lists: CSV, NCMEC-style CSV, Project VIC VICS 2.0, plain text.
+
+Readers yield :class:`NewEntry` one at a time so that a list of millions of hashes is
+streamed into the store in batches, never held whole (VICS JSON excepted: it is one
+JSON document). The formats are described, with examples, in docs/formats/hash-lists.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from typing import IO, Literal
+
+from classifiers.banks.signals import SIGNALS, InvalidHash, normalise
+from classifiers.banks.store import Entry, NewEntry
+
+Format = Literal["csv", "ncmec", "vics", "text"]
+FORMATS: tuple[Format, ...] = ("csv", "ncmec", "vics", "text")
+
+VICS_CONTEXT = (
+    "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/Default/$metadata#Media"
+)
+NCMEC_CATEGORIES = ("A1", "A2", "B1", "B2")
+
+# Header spellings seen in the wild, folded (lowercase, no space/_/-) to our field names.
+_COLUMN_ALIASES = {
+    "md5": "md5", "md5hash": "md5", "hashmd5": "md5",
+    "sha1": "sha1", "sha1hash": "sha1", "hashsha1": "sha1",
+    "sha256": "sha256", "sha256hash": "sha256", "hashsha256": "sha256",
+    "pdq": "pdq", "pdqhash": "pdq",
+    "phash": "phash",
+    "category": "category", "classification": "category", "ncmeccategory": "category",
+    "severity": "severity",
+    "source": "source_list", "sourcelist": "source_list",
+    "id": "external_id", "externalid": "external_id", "mediaid": "external_id",
+    "note": "note", "notes": "note", "comment": "note", "comments": "note",
+}
+CSV_COLUMNS = (
+    "md5", "sha1", "sha256", "pdq", "phash", "category", "severity", "source_list",
+    "external_id", "added_at", "added_by", "note", "disabled", "disabled_until",
+)
+NCMEC_COLUMNS = ("md5", "sha1", "sha256", "pdq", "category")
+
+
+class FormatError(ValueError):
+    """The file is not in the format it was read as; the message says where."""
+
+
+def detect_format(filename: str) -> Format:
+    lowered = filename.lower()
+    if lowered.endswith(".json"):
+        return "vics"
+    if lowered.endswith(".csv"):
+        return "csv"
+    return "text"
+
+
+def read_entries(
+    fp: IO[str], fmt: Format, *, algorithm: str | None = None, source_list: str | None = None
+) -> Iterator[NewEntry]:
+    """Entries of a list in ``fmt``; ``source_list`` is stamped on entries lacking one."""
+    if fmt in ("csv", "ncmec"):
+        entries = read_csv(fp, require_category=fmt == "ncmec")
+    elif fmt == "vics":
+        entries = read_vics(fp)
+    else:
+        entries = read_text(fp, algorithm=algorithm)
+    for entry in entries:
+        if source_list and not entry.source_list:
+            entry.source_list = source_list
+        yield entry
+
+
+def read_csv(fp: IO[str], *, require_category: bool = False) -> Iterator[NewEntry]:
+    """Header-driven CSV: any of md5/sha1/sha256/pdq/phash plus optional metadata."""
+    reader = csv.reader(_skip_comments(fp))
+    header = next(reader, None)
+    if header is None:
+        return
+    fields = [_COLUMN_ALIASES.get(_fold(h)) for h in header]
+    if not any(f in SIGNALS for f in fields):
+        raise FormatError(f"CSV header {header!r} names no hash column (md5, sha1, ...)")
+    if require_category and "category" not in fields:
+        raise FormatError("NCMEC-style CSV needs a category column (A1, A2, B1, B2)")
+    for line_no, row in enumerate(reader, start=2):
+        values = {f: v.strip() for f, v in zip(fields, row, strict=False) if f and v.strip()}
+        if not any(k in SIGNALS for k in values):
+            continue
+        if require_category and values.get("category", "").upper() not in NCMEC_CATEGORIES:
+            raise FormatError(f"line {line_no}: category {values.get('category')!r} is not "
+                              f"one of {NCMEC_CATEGORIES}")
+        severity = values.pop("severity", None)
+        try:
+            yield NewEntry(**values, severity=int(severity) if severity else None)
+        except ValueError as exc:
+            raise FormatError(f"line {line_no}: {exc}") from exc
+
+
+def read_vics(fp: IO[str]) -> Iterator[NewEntry]:
+    """Project VIC VICS 2.0 JSON: ``{"@odata.context": ..., "value": [Media...]}``.
+
+    Older exports name the array ``Media``; both are accepted. Categories become
+    ``VICS-<n>``. ``SHA256`` and ``PDQ`` keys are read when a tool adds them.
+    """
+    try:
+        document = json.load(fp)
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"not JSON: {exc}") from exc
+    if not isinstance(document, dict) or not isinstance(
+        document.get("value", document.get("Media")), list
+    ):
+        raise FormatError("VICS JSON needs a 'value' (or 'Media') array of media items")
+    for position, media in enumerate(document.get("value", document.get("Media"))):
+        hashes = {a: media.get(k) for a, k in
+                  (("md5", "MD5"), ("sha1", "SHA1"), ("sha256", "SHA256"), ("pdq", "PDQ"))}
+        if not any(hashes.values()):
+            continue
+        category = media.get("Category")
+        media_id = media.get("MediaID")
+        try:
+            yield NewEntry(
+                **{a: v for a, v in hashes.items() if v},
+                category=f"VICS-{int(category)}" if category is not None else None,
+                external_id=str(media_id) if media_id is not None else None,
+                note=media.get("Comments") or None,
+            )
+        except (TypeError, ValueError) as exc:
+            raise FormatError(f"Media[{position}]: {exc}") from exc
+
+
+def read_text(fp: IO[str], *, algorithm: str | None = None) -> Iterator[NewEntry]:
+    """One hash per line; ``#`` comments and anything after a comma or space ignored.
+
+    The algorithm is told by length (32 md5, 40 sha1, 16 phash) except for 64 hex
+    digits, which may be SHA-256 or PDQ: then ``algorithm`` must say which.
+    """
+    by_length = {32: "md5", 40: "sha1", 16: "phash"}
+    for line_no, line in enumerate(fp, start=1):
+        token = line.split("#", 1)[0].replace(",", " ").split()
+        if not token:
+            continue
+        value = token[0]
+        name = algorithm or by_length.get(len(value.removeprefix("0x")))
+        if name is None:
+            raise FormatError(f"line {line_no}: cannot tell the algorithm of {value!r} "
+                              "(64 hex digits: pass the algorithm, sha256 or pdq)")
+        try:
+            yield NewEntry(**{name: normalise(name, value)})
+        except InvalidHash as exc:
+            raise FormatError(f"line {line_no}: {exc}") from exc
+
+
+def write_entries(entries: Iterable[Entry], fp: IO[str], fmt: Format, *,
+                  algorithm: str | None = None) -> int:
+    """Write entries in ``fmt``; returns how many were written (some formats skip some)."""
+    if fmt == "csv":
+        return _write_rows(entries, fp, CSV_COLUMNS)
+    if fmt == "ncmec":
+        return _write_rows(entries, fp, NCMEC_COLUMNS)
+    if fmt == "vics":
+        return write_vics(entries, fp)
+    if algorithm is None:
+        raise FormatError("plain text holds one algorithm: say which (md5, sha1, ... pdq)")
+    return write_text(entries, fp, algorithm)
+
+
+def _write_rows(entries: Iterable[Entry], fp: IO[str], columns: tuple[str, ...]) -> int:
+    writer = csv.writer(fp, lineterminator="\n")
+    writer.writerow(columns)
+    count = 0
+    for entry in entries:
+        writer.writerow(["" if getattr(entry, c) is None else getattr(entry, c) for c in columns])
+        count += 1
+    return count
+
+
+def write_vics(entries: Iterable[Entry], fp: IO[str]) -> int:
+    """VICS 2.0 media list; entries with neither MD5 nor SHA-1 cannot be expressed in it.
+
+    PDQ and SHA-256 are written as extra ``PDQ``/``SHA256`` keys, which VICS readers
+    that do not know them ignore and :func:`read_vics` reads back.
+    """
+    media = []
+    for entry in entries:
+        if not (entry.md5 or entry.sha1):
+            continue
+        item: dict[str, object] = {"MediaID": len(media) + 1, "Category": _vics_category(entry)}
+        for key, value in (("MD5", entry.md5), ("SHA1", entry.sha1), ("SHA256", entry.sha256),
+                           ("PDQ", entry.pdq)):
+            if value:
+                item[key] = value.upper() if key in ("MD5", "SHA1") else value
+        if entry.note:
+            item["Comments"] = entry.note
+        media.append(item)
+    json.dump({"@odata.context": VICS_CONTEXT, "value": media}, fp, indent=1)
+    return len(media)
+
+
+def write_text(entries: Iterable[Entry], fp: IO[str], algorithm: str) -> int:
+    count = 0
+    for entry in entries:
+        value = getattr(entry, algorithm)
+        if value:
+            fp.write(value + "\n")
+            count += 1
+    return count
+
+
+def _vics_category(entry: Entry) -> int:
+    """VICS category number: kept from a VICS import; NCMEC A/B categories are CSAM (1)."""
+    category = entry.category or ""
+    if category.startswith("VICS-"):
+        return int(category.removeprefix("VICS-"))
+    return 1 if category in NCMEC_CATEGORIES else 0
+
+
+def _fold(header: str) -> str:
+    return "".join(ch for ch in header.strip().lower() if ch not in " _-")
+
+
+def _skip_comments(fp: IO[str]) -> Iterator[str]:
+    return (line for line in fp if not line.startswith("#"))

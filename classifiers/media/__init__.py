@@ -1,0 +1,44 @@
+"""Safe image decoding and hashing for the analyzer.
+
+Public, stable API (the analyzer imports only these names)::
+
+    from classifiers.media import hash_image, media_hashes, ImageRefused, Limits
+
+    hashes = hash_image(data)            # -> ImageHashes, or raises ImageRefused
+    hashes.to_contract()                 # -> harmwatch.contract.MediaHashes (first frame)
+    media_hashes(data)                   # -> MediaHashes; never raises, error field set
+
+``ImageHashes`` carries MD5/SHA-1/SHA-256 of the bytes and, per sampled frame, PDQ with
+its quality and eight rotation/flip variants, 64-bit pHash and dHash (all lowercase hex).
+Pass it to :class:`classifiers.banks.Matcher` to match against the hash banks.
+``ImageRefused.reason`` is one of: empty, too_many_bytes, not_an_image, too_many_pixels,
+truncated, corrupt.
+"""
+
+from classifiers.media.hashing import (
+    ALLOWED_FORMATS,
+    DEFAULT_LIMITS,
+    PDQ_VARIANT_NAMES,
+    CryptoHashes,
+    FrameHashes,
+    ImageHashes,
+    ImageRefused,
+    Limits,
+    crypto_hashes,
+    hash_image,
+    media_hashes,
+)
+
+__all__ = [
+    "ALLOWED_FORMATS",
+    "DEFAULT_LIMITS",
+    "PDQ_VARIANT_NAMES",
+    "CryptoHashes",
+    "FrameHashes",
+    "ImageHashes",
+    "ImageRefused",
+    "Limits",
+    "crypto_hashes",
+    "hash_image",
+    "media_hashes",
+]

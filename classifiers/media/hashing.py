@@ -1,0 +1,290 @@
+"""Safe decoding and every hash harmwatch computes for one image.
+
+Crawled bytes are hostile by default: they may be a decompression bomb, a truncated
+upload, an HTML error page saved as ``.jpg``, or an animation with thousands of frames.
+:func:`hash_image` checks the byte size and the declared dimensions *before* decoding,
+decodes only as much of the image as the perceptual hashes need, and turns every decoder
+failure into :class:`ImageRefused` with a machine-readable reason, so one bad file never
+takes the analyzer down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Literal
+
+import imagehash
+import numpy as np
+import pdqhash
+from PIL import Image, UnidentifiedImageError
+
+from harmwatch.contract import MediaHashes
+
+RefusalReason = Literal[
+    "empty",
+    "too_many_bytes",
+    "not_an_image",
+    "too_many_pixels",
+    "truncated",
+    "corrupt",
+]
+
+# Formats crawled pages actually carry. Exotic decoders (TIFF, PSD, ICO, ...) are refused
+# because each one adds attack surface and none is worth it for web images.
+ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP")
+
+# Order of the eight PDQ dihedral variants, as pdqhash returns them.
+PDQ_VARIANT_NAMES = (
+    "original",
+    "rotate90",
+    "rotate180",
+    "rotate270",
+    "flip_x",
+    "flip_y",
+    "flip_plus1",
+    "flip_minus1",
+)
+
+
+class ImageRefused(ValueError):
+    """The bytes were not hashed; ``reason`` says why in one stable word."""
+
+    def __init__(self, reason: RefusalReason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason: RefusalReason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Hard limits applied before and during decoding.
+
+    ``max_pixels`` is checked against the *declared* size, before any pixel is decoded,
+    which is what defeats decompression bombs. ``work_side`` is the smallest side the
+    perceptual hashes are computed at: PDQ and pHash downsample to 64x64 and 32x32
+    anyway, so decoding a 12 MP JPEG at full size only burns CPU.
+    """
+
+    max_bytes: int = 50 * 1024 * 1024
+    max_pixels: int = 64_000_000
+    max_side: int = 30_000
+    work_side: int = 512
+    sample_frames: int = 8
+    animation_pixel_budget: int = 200_000_000
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class CryptoHashes:
+    md5: str
+    sha1: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class FrameHashes:
+    """Perceptual hashes of one decoded frame (the only frame of a still image)."""
+
+    index: int
+    pdq: str
+    pdq_quality: int
+    pdq_variants: tuple[str, ...]  # eight, in PDQ_VARIANT_NAMES order; [0] == pdq
+    phash: str
+    dhash: str
+
+
+@dataclass(frozen=True)
+class ImageHashes:
+    """Everything known about one image's identity: bytes hashes and per-frame hashes."""
+
+    crypto: CryptoHashes
+    format: str
+    width: int
+    height: int
+    frame_count: int
+    frames: tuple[FrameHashes, ...] = field(default_factory=tuple)
+
+    @property
+    def first(self) -> FrameHashes:
+        return self.frames[0]
+
+    @property
+    def sha256(self) -> str:
+        return self.crypto.sha256
+
+    def to_contract(self) -> MediaHashes:
+        """The first frame's hashes as the ``posts.flagged`` message carries them."""
+        return MediaHashes(
+            sha256=self.crypto.sha256,
+            md5=self.crypto.md5,
+            sha1=self.crypto.sha1,
+            pdq=self.first.pdq,
+            pdq_quality=self.first.pdq_quality,
+            phash=self.first.phash,
+            dhash=self.first.dhash,
+        )
+
+
+def crypto_hashes(data: bytes) -> CryptoHashes:
+    """MD5, SHA-1 and SHA-256 of the bytes (what hash lists of known files key on)."""
+    return CryptoHashes(
+        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        sha1=hashlib.sha1(data, usedforsecurity=False).hexdigest(),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def hash_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ImageHashes:
+    """All hashes of one image, or :class:`ImageRefused` with the reason.
+
+    Animated GIF/WebP: frame 0 plus an even sample of later frames (``limits.sample_frames``
+    in all), each hashed on its own, since abuse material is often hidden mid-animation.
+    """
+    if not data:
+        raise ImageRefused("empty", "no bytes")
+    if len(data) > limits.max_bytes:
+        raise ImageRefused("too_many_bytes", f"{len(data)} bytes > {limits.max_bytes}")
+    crypto = crypto_hashes(data)
+    with _open(data, limits) as img:
+        # Read before decoding: JPEG draft mode changes img.size to the reduced size.
+        width, height, image_format = img.size[0], img.size[1], str(img.format)
+        frame_count = getattr(img, "n_frames", 1)
+        frames = tuple(_hash_frame(i, rgb) for i, rgb in _frames(img, limits))
+    return ImageHashes(
+        crypto=crypto,
+        format=image_format,
+        width=width,
+        height=height,
+        frame_count=frame_count,
+        frames=frames,
+    )
+
+
+def media_hashes(data: bytes, limits: Limits = DEFAULT_LIMITS) -> MediaHashes:
+    """Contract-ready hashes that never raise: a refused image keeps its byte hashes.
+
+    The byte hashes are still worth matching (a bank may list the exact file) and worth
+    keeping as evidence, so a refusal only empties the perceptual fields.
+    """
+    try:
+        return hash_image(data, limits).to_contract()
+    except ImageRefused as exc:
+        crypto = crypto_hashes(data) if data else None
+        return MediaHashes(
+            sha256=crypto.sha256 if crypto else None,
+            md5=crypto.md5 if crypto else None,
+            sha1=crypto.sha1 if crypto else None,
+            error=str(exc),
+        )
+
+
+@contextmanager
+def _open(data: bytes, limits: Limits) -> Iterator[Image.Image]:
+    """Open the bytes with only the allowed parsers; every PIL failure becomes a refusal."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+        except UnidentifiedImageError as exc:
+            raise ImageRefused(
+                "not_an_image", f"not one of the accepted formats {ALLOWED_FORMATS}"
+            ) from exc
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ImageRefused("too_many_pixels", str(exc)) from exc
+        except Exception as exc:  # noqa: BLE001 - any header parser failure is a refusal
+            raise _decode_refusal(exc) from exc
+    with img:
+        _check_header(img, limits)
+        yield img
+
+
+def _check_header(img: Image.Image, limits: Limits) -> None:
+    """Refuse on the declared size, before a single pixel is decoded."""
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise ImageRefused("corrupt", f"declared size {width}x{height}")
+    if max(width, height) > limits.max_side or width * height > limits.max_pixels:
+        raise ImageRefused(
+            "too_many_pixels",
+            f"declared {width}x{height} exceeds {limits.max_pixels} pixels or side "
+            f"{limits.max_side}",
+        )
+
+
+def _decode_refusal(exc: BaseException) -> ImageRefused:
+    message = str(exc) or type(exc).__name__
+    if "truncat" in message.lower() or isinstance(exc, EOFError):
+        return ImageRefused("truncated", message)
+    return ImageRefused("corrupt", f"{type(exc).__name__}: {message}")
+
+
+def _frames(img: Image.Image, limits: Limits) -> Iterator[tuple[int, Image.Image]]:
+    """Yield (frame index, RGB frame at working size) for frame 0 and a sample of the rest."""
+    for index in _frame_sample(img, limits):
+        try:
+            if index:
+                img.seek(index)
+            yield index, _decode_rgb(img, limits)
+        except ImageRefused:
+            raise
+        except MemoryError as exc:
+            raise ImageRefused("too_many_pixels", "decoder ran out of memory") from exc
+        except Exception as exc:  # noqa: BLE001 - decoders raise many types on bad data
+            raise _decode_refusal(exc) from exc
+
+
+def _frame_sample(img: Image.Image, limits: Limits) -> list[int]:
+    """Frame 0 and evenly spaced later frames, within the animation decoding budget.
+
+    GIF seeking decodes every frame before the target, so the reachable range is capped
+    by ``animation_pixel_budget`` rather than by the frame count an attacker declares.
+    """
+    count = getattr(img, "n_frames", 1) if getattr(img, "is_animated", False) else 1
+    if count <= 1 or limits.sample_frames <= 1:
+        return [0]
+    frame_pixels = max(1, img.size[0] * img.size[1])
+    reachable = max(1, min(count, limits.animation_pixel_budget // frame_pixels))
+    picks = np.linspace(0, reachable - 1, num=min(limits.sample_frames, reachable))
+    return sorted({int(round(p)) for p in picks})
+
+
+def _decode_rgb(img: Image.Image, limits: Limits) -> Image.Image:
+    """Decode one frame to RGB, reduced to about ``work_side`` for speed.
+
+    JPEG's draft mode makes the decoder itself skip DCT detail (1/2, 1/4, 1/8 scale), the
+    single biggest saving on camera photos; other formats are box-reduced after decoding.
+    """
+    if img.format == "JPEG" and not getattr(img, "is_animated", False):
+        img.draft("RGB", (limits.work_side, limits.work_side))
+    img.load()
+    frame = img
+    factor = min(frame.size) // limits.work_side
+    if factor >= 2:
+        frame = frame.reduce(factor)
+    return frame if frame.mode == "RGB" else frame.convert("RGB")
+
+
+def _hash_frame(index: int, rgb: Image.Image) -> FrameHashes:
+    pixels = np.asarray(rgb, dtype=np.uint8)
+    vectors, quality = pdqhash.compute_dihedral(pixels)
+    variants = tuple(pdq_vector_to_hex(v) for v in vectors)
+    return FrameHashes(
+        index=index,
+        pdq=variants[0],
+        pdq_quality=int(quality),
+        pdq_variants=variants,
+        phash=str(imagehash.phash(rgb)),
+        dhash=str(imagehash.dhash(rgb)),
+    )
+
+
+def pdq_vector_to_hex(bits: np.ndarray) -> str:
+    """pdqhash's 256-element bit vector to the standard 64-hex-digit PDQ string."""
+    return np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes().hex()

@@ -1,0 +1,138 @@
+"""Learn from analysts: export their decisions from Elasticsearch, retrain, compare, promote.
+
+An analyst who confirms an item as, say, ``grooming`` has labelled a post; one who dismisses
+it has labelled a hard negative. :func:`fetch_decisions` is the only place that knows the
+shape of the item documents (alias ``harmwatch-items``; ``post.text``, ``decision.status`` in
+{confirmed, dismissed}, ``decision.category``) so that it can follow the indexer's mapping.
+
+Decisions are split by a hash of the text (stable across runs): four in five join the
+training data, one in five is held out as "new" evaluation data. The candidate is trained
+on the seed corpus plus the new training rows and compared with the current model on the
+fixed test split *and* the held-out decisions. Nothing changes in ``models/text/`` unless
+``--promote`` is given and the candidate does not lose more than ``--tolerance`` macro F1
+on the fixed test split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from classifiers.text.artefacts import (
+    CALIBRATION_FILE,
+    DEFAULT_MODEL_DIR,
+    HEAD_FILE,
+    MANIFEST_FILE,
+    load_artefacts,
+    resolve_encoder_dir,
+)
+from classifiers.text.encoder import Encoder, set_threads
+from classifiers.text.rules import load_rules
+from harmwatch.contract import CATEGORIES
+from models.train import CORPUS, evaluate, featurise, head_probabilities, label_matrix, load_corpus
+from models.train import train as train_model
+
+ITEMS_ALIAS = "harmwatch-items"
+
+
+def fetch_decisions(client: Any, index: str = ITEMS_ALIAS, limit: int = 50_000) -> list[dict]:
+    """Analysts' final decisions as labelled rows ``{"text", "labels"}``.
+
+    The one function to adjust if the item mapping changes.
+    """
+    query = {"bool": {"filter": [{"terms": {"decision.status": ["confirmed", "dismissed"]}}]}}
+    rows = []
+    response = client.search(index=index, query=query, size=min(limit, 10_000),
+                             source=["post.text", "decision.status", "decision.category"])
+    for hit in response["hits"]["hits"]:
+        src = hit["_source"]
+        text = (src.get("post") or {}).get("text") or ""
+        decision = src.get("decision") or {}
+        category = decision.get("category")
+        if not text.strip():
+            continue
+        if decision.get("status") == "confirmed" and category in CATEGORIES:
+            rows.append({"text": text, "labels": [category]})
+        elif decision.get("status") == "dismissed":
+            rows.append({"text": text, "labels": []})
+    return rows
+
+
+def assign_splits(decisions: list[dict]) -> list[dict]:
+    """Tag each decision ``train`` or ``new_test`` by a stable hash of its text."""
+    out = []
+    for row in decisions:
+        bucket = int(hashlib.sha256(row["text"].encode()).hexdigest()[:8], 16) % 5
+        out.append({**row, "lang": "?", "kind": "analyst_decision", "template": "decision",
+                    "split": "new_test" if bucket == 0 else "train"})
+    return out
+
+
+def score_with(model_dir: Path, rows: list[dict], threads: int | None) -> np.ndarray:
+    """Calibrated scores of ``rows`` under the model in ``model_dir`` (same encoder)."""
+    set_threads(threads)
+    artefacts = load_artefacts(model_dir)
+    enc = artefacts.manifest["encoder"]
+    encoder = Encoder(resolve_encoder_dir(artefacts.manifest), prefix=enc["prefix"],
+                      max_length=enc["max_length"])
+    emb, rule_ev = featurise(rows, encoder, load_rules())
+    return artefacts.calibrator.apply(head_probabilities(artefacts.head, emb), rule_ev)
+
+
+def compare(current: Path, candidate: Path, eval_sets: dict[str, list[dict]],
+            threads: int | None) -> dict:
+    """Macro metrics of both models on every non-empty evaluation set."""
+    report: dict[str, dict] = {}
+    for name, rows in eval_sets.items():
+        if not rows:
+            continue
+        labels = label_matrix(rows)
+        report[name] = {
+            which: evaluate(score_with(path, rows, threads), labels)["macro"]
+            for which, path in (("current", current), ("candidate", candidate))
+        }
+    return report
+
+
+def retrain_from_decisions(decisions: list[dict], candidate_dir: Path,
+                           current_dir: Path = DEFAULT_MODEL_DIR, threads: int | None = 2,
+                           promote: bool = False, tolerance: float = 0.01) -> dict:
+    """Train a candidate on seed corpus + decisions, report the change, promote if asked.
+
+    The candidate uses the current model's encoder and text prefix, so the two differ only
+    in what they learnt.
+    """
+    tagged = assign_splits(decisions)
+    current = load_artefacts(current_dir)
+    seed = load_corpus(CORPUS)
+    combined = candidate_dir / "training_data.jsonl"
+    candidate_dir.mkdir(parents=True, exist_ok=True)
+    with combined.open("w", encoding="utf-8") as fh:
+        for row in seed + [r for r in tagged if r["split"] == "train"]:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    artefacts, _ = train_model(combined, candidate_dir,
+                               resolve_encoder_dir(current.manifest),
+                               prefix=current.manifest["encoder"]["prefix"], threads=threads,
+                               write_card=False)
+    eval_sets = {"fixed_test": [r for r in seed if r["split"] == "test"],
+                 "new_decisions": [r for r in tagged if r["split"] == "new_test"]}
+    report = {"candidate_version": artefacts.version,
+              "current_version": current.version,
+              "decisions": {"train": sum(r["split"] == "train" for r in tagged),
+                            "new_test": len(eval_sets["new_decisions"])},
+              "metrics": compare(current_dir, candidate_dir, eval_sets, threads)}
+    fixed = report["metrics"]["fixed_test"]
+    report["delta_macro_f1_fixed_test"] = fixed["candidate"]["f1"] - fixed["current"]["f1"]
+    report["promotable"] = report["delta_macro_f1_fixed_test"] >= -tolerance
+    report["promoted"] = False
+    if promote and report["promotable"]:
+        for name in (HEAD_FILE, CALIBRATION_FILE, MANIFEST_FILE, "metrics.json", "pr_curves.png"):
+            shutil.copy2(candidate_dir / name, current_dir / name)
+        report["promoted"] = True
+    (candidate_dir / "comparison.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report

@@ -1,0 +1,116 @@
+"""What a signed-in user does, with its audit record: shared by the pages and the JSON API.
+
+Each function pairs one review operation with the audit record it owes, so the HTML
+form and the API call of the same action can never differ in what they record. Reading
+actions (a view, a reveal) are recorded *before* the content is returned; writing
+actions right after their conditional write succeeded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from elasticsearch import Elasticsearch
+from fastapi import Request
+
+from harmwatch.settings import Settings
+from review_ui import audit, review
+from review_ui.security import Principal, SessionStore
+
+
+@dataclass
+class Ctx:
+    """Everything an action needs about the app and the signed-in user."""
+
+    client: Elasticsearch
+    settings: Settings
+    sessions: SessionStore
+    principal: Principal
+
+    @classmethod
+    def of(cls, request: Request) -> Ctx:
+        state = request.app.state
+        return cls(state.es, state.settings, state.sessions, request.state.principal)
+
+    @property
+    def username(self) -> str:
+        return self.principal.user.username
+
+    @property
+    def role(self) -> str:
+        return self.principal.user.role
+
+    def record(self, action: str, target: str | None = None, **details: Any) -> None:
+        audit.record(self.client, self.settings, self.principal.actor, action, target, details)
+
+
+def view_item(ctx: Ctx, item_id: str) -> dict[str, Any]:
+    source = review.get_item(ctx.client, ctx.settings, item_id, ctx.role)
+    ctx.record("item_view", item_id, status=source.get("status"))
+    return source
+
+
+def claim(ctx: Ctx, item_id: str) -> dict[str, Any]:
+    held = review.claim(ctx.client, ctx.settings, item_id, ctx.username, ctx.role)
+    ctx.record("claim", item_id, expires_at=held["expires_at"])
+    return held
+
+
+def release(ctx: Ctx, item_id: str) -> None:
+    review.release(ctx.client, ctx.settings, item_id, ctx.username, ctx.role)
+    ctx.record("release", item_id)
+
+
+def decide(ctx: Ctx, item_id: str, decision: review.Decision) -> dict[str, Any]:
+    stored = review.decide(ctx.client, ctx.settings, item_id, ctx.username, ctx.role, decision)
+    ctx.record("decision", item_id, status=stored["status"], category=stored["category"],
+               severity=stored["severity"], note=stored["note"])
+    return stored
+
+
+def add_note(ctx: Ctx, item_id: str, text: str) -> dict[str, Any]:
+    note = review.add_note(ctx.client, ctx.settings, item_id, ctx.username, ctx.role, text)
+    ctx.record("note", item_id, text=note["text"])
+    return note
+
+
+@dataclass
+class RevealResult:
+    reveals_this_session: int
+    break_every: int
+
+    @property
+    def break_due(self) -> bool:
+        every = self.break_every
+        return every > 0 and self.reveals_this_session % every == 0
+
+
+def reveal(ctx: Ctx, item_id: str, index: int) -> RevealResult:
+    """Record that this user is about to see one media file in full, and count it."""
+    source = review.get_item(ctx.client, ctx.settings, item_id, ctx.role)
+    entry = review.media_entry(source, index)
+    ctx.record("media_reveal", item_id, media_index=index, sha256=entry.get("sha256"))
+    review.record_reveal(ctx.client, ctx.settings, item_id, ctx.username, ctx.role, index)
+    count = ctx.sessions.count_reveal(ctx.principal.session_id)
+    return RevealResult(count, int(ctx.principal.user.prefs.get("break_every") or 0))
+
+
+@dataclass
+class BulkResult:
+    done: list[str]
+    failed: dict[str, str]
+
+
+def bulk_decide(ctx: Ctx, item_ids: list[str], decision: review.Decision) -> BulkResult:
+    """Claim and decide each item in turn; one failure does not stop the others."""
+    decision.validate()
+    result = BulkResult([], {})
+    for item_id in dict.fromkeys(item_ids):
+        try:
+            claim(ctx, item_id)
+            decide(ctx, item_id, decision)
+            result.done.append(item_id)
+        except (review.Conflict, review.NotVisible) as exc:
+            result.failed[item_id] = str(exc) or "not found"
+    return result

@@ -1,0 +1,75 @@
+"""Template rendering: autoescaped Jinja2 with gettext and locale-aware formatting.
+
+Autoescaping is on for every template, and nothing crawled is ever marked safe: rule-hit
+highlighting is done by splitting text into segments that the template escapes one by
+one, never by building HTML strings in Python.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.responses import Response
+
+from harmwatch.contract import CATEGORIES
+from review_ui import i18n
+from review_ui.permissions import allowed
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+
+# Navigation: (route name, label). Later pages append here; links show only if allowed.
+NAV: list[tuple[str, str]] = [
+    ("queue_page", "Queue"),
+    ("audit_page", "Audit log"),
+    ("settings_page", "Settings"),
+]
+
+
+def label(value: object) -> str:
+    """Translate a data value (status, category, role) as plain text.
+
+    Never pass data to ``_()``: Jinja's newstyle gettext marks the message id safe, so
+    only literal strings may be message ids. This returns a str, which autoescaping escapes.
+    """
+    if not isinstance(value, str) or not value:
+        return ""
+    return i18n.gettext(value)
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True, lstrip_blocks=True,
+    )
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(label=label, categories=CATEGORIES, languages=i18n.LANGUAGES,
+                       language_name=i18n.language_name, fmt_number=i18n.format_number,
+                       fmt_share=i18n.format_share)
+    return env
+
+
+templates = Jinja2Templates(env=_environment())
+
+
+def render(request: Request, name: str, context: dict[str, Any] | None = None,
+           status_code: int = 200) -> Response:
+    """Render a page with the signed-in user, CSRF token, navigation and formatters."""
+    principal = getattr(request.state, "principal", None)
+    timezone = principal.user.timezone if principal else "Asia/Ho_Chi_Minh"
+    role = principal.user.role if principal else None
+    base = {
+        "principal": principal,
+        "csrf_token": principal.csrf if principal else "",
+        "lang": i18n.language(),
+        "nav": [(n, label) for n, label in NAV if role and allowed(n, role)],
+        "can": (lambda route: bool(role) and allowed(route, role)),
+        "fmt_time": (lambda value: i18n.format_time(value, timezone)),
+    }
+    return templates.TemplateResponse(request, name, {**base, **(context or {})},
+                                      status_code=status_code)

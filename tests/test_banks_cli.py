@@ -1,0 +1,69 @@
+"""The CLI end to end: hash, import with progress, list, match, disable, export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from skimage import data as skdata
+
+from harmwatch.cli import main
+from harmwatch.settings import get_settings
+
+
+@pytest.fixture
+def banks_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HARMWATCH_BANKS_DIR", str(tmp_path / "banks"))
+    get_settings.cache_clear()
+    yield tmp_path / "banks"
+    get_settings.cache_clear()
+
+
+def test_cli_round_trip(tmp_path: Path, banks_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    image = tmp_path / "chelsea.png"
+    Image.fromarray(skdata.chelsea()).save(image)
+    copy = tmp_path / "chelsea.jpg"
+    Image.fromarray(skdata.chelsea()).resize((200, 133)).save(copy, quality=60)
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"<html>not an image</html>")
+
+    assert main(["hash", str(image), str(junk)]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert lines[1]["error"] == "not_an_image"
+    frame = lines[0]["frames"][0]
+    hash_list = tmp_path / "list.csv"
+    hash_list.write_text(f"pdq,phash,category\n{frame['pdq']},{frame['phash']},A2\n")
+
+    assert main(["banks", "import", "known", str(hash_list), "--format", "ncmec"]) == 0
+    captured = capsys.readouterr()
+    assert "1 added" in captured.out and "1 read" in captured.err
+
+    assert main(["banks", "list", "--json"]) == 0
+    (bank,) = json.loads(capsys.readouterr().out)
+    assert (bank["name"], bank["entries"], bank["pdq_threshold"]) == ("known", 1, 31)
+
+    assert main(["match", str(copy)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {m["algorithm"] for m in result["matches"]} >= {"pdq"}
+    assert result["matches"][0]["category"] == "A2"
+
+    assert main(["banks", "disable", "known", "--until", "2999-01-01T00:00:00"]) == 0
+    capsys.readouterr()
+    assert main(["match", str(copy)]) == 0
+    assert json.loads(capsys.readouterr().out)["matches"] == []
+
+    out = tmp_path / "out.txt"
+    assert main(["banks", "export", "known", str(out), "--format", "text",
+                 "--algorithm", "pdq"]) == 0
+    assert out.read_text() == frame["pdq"] + "\n"
+
+
+def test_cli_import_reports_bad_files(tmp_path: Path, banks_dir: Path,
+                                      capsys: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_text("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n")
+    assert main(["banks", "import", "known", str(bad)]) == 1
+    assert "sha256 or pdq" in capsys.readouterr().err
+    assert main(["banks", "disable", "missing"]) == 1

@@ -1,0 +1,128 @@
+"""Every hash list format: read, write, and read back what was written."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from classifiers.banks import BankStore, NewEntry
+from classifiers.banks.formats import FormatError, read_entries, write_entries
+
+MD5 = "d41d8cd98f00b204e9800998ecf8427e"
+SHA1 = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+PDQ = "f" * 16 + "0" * 16 + "a5" * 16
+PHASH = "c2924c5532bddfc8"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> BankStore:
+    store = BankStore(tmp_path / "banks")
+    store.create_bank("known")
+    store.add_entries("known", [
+        NewEntry(md5=MD5, sha1=SHA1, sha256=SHA256, pdq=PDQ, phash=PHASH, category="A1",
+                 note="first, with a comma", source_list="test-list"),
+        NewEntry(md5="0" * 32, category="B2"),
+        NewEntry(pdq="1" * 64, category="A2"),
+    ], added_by="tester")
+    return store
+
+
+def _identity(entry) -> tuple:
+    return (entry.md5, entry.sha1, entry.sha256, entry.pdq, entry.phash, entry.category)
+
+
+def _round_trip(store: BankStore, fmt: str, algorithm: str | None = None) -> list[NewEntry]:
+    out = io.StringIO()
+    write_entries(store.entries("known"), out, fmt, algorithm=algorithm)  # type: ignore[arg-type]
+    return list(read_entries(io.StringIO(out.getvalue()), fmt, algorithm=algorithm))  # type: ignore[arg-type]
+
+
+def test_csv_round_trip_keeps_everything(store: BankStore) -> None:
+    back = _round_trip(store, "csv")
+    assert [_identity(e) for e in back] == [_identity(e) for e in store.entries("known")]
+    assert back[0].note == "first, with a comma" and back[0].source_list == "test-list"
+    assert back[0].severity == 4
+
+
+def test_ncmec_round_trip(store: BankStore) -> None:
+    back = _round_trip(store, "ncmec")
+    assert [(e.md5, e.pdq, e.category) for e in back] == [
+        (MD5, PDQ, "A1"), ("0" * 32, None, "B2"), (None, "1" * 64, "A2")]
+
+
+def test_ncmec_requires_known_categories() -> None:
+    with pytest.raises(FormatError, match="line 2"):
+        list(read_entries(io.StringIO(f"md5,category\n{MD5},Z9\n"), "ncmec"))
+    with pytest.raises(FormatError, match="category column"):
+        list(read_entries(io.StringIO(f"md5\n{MD5}\n"), "ncmec"))
+
+
+def test_vics_round_trip_keeps_md5_sha1_items(store: BankStore) -> None:
+    out = io.StringIO()
+    assert write_entries(store.entries("known"), out, "vics") == 2  # the PDQ-only one cannot
+    document = json.loads(out.getvalue())
+    assert document["@odata.context"].endswith("$metadata#Media")
+    assert document["value"][0]["MD5"] == MD5.upper() and document["value"][0]["Category"] == 1
+    back = list(read_entries(io.StringIO(out.getvalue()), "vics"))
+    assert [(e.md5, e.sha1, e.pdq, e.category) for e in back] == [
+        (MD5.upper(), SHA1.upper(), PDQ, "VICS-1"), ("0" * 32, None, None, "VICS-1")]
+    assert back[0].normalised().md5 == MD5
+
+
+def test_vics_reads_project_vic_style_document() -> None:
+    document = {
+        "@odata.context": "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/"
+                          "Default/$metadata#Media",
+        "value": [
+            {"MediaID": 1, "Category": 0, "MD5": MD5.upper(), "SHA1": SHA1.upper(),
+             "MediaSize": 2835, "DateUpdated": "2023-06-07T02:31:49.8300Z"},
+            {"MediaID": 2, "Category": 3, "MD5": "A" * 32},
+            {"MediaID": 3, "Category": 1},
+        ],
+    }
+    entries = list(read_entries(io.StringIO(json.dumps(document)), "vics"))
+    assert [(e.external_id, e.category) for e in entries] == [("1", "VICS-0"), ("2", "VICS-3")]
+    media_key = json.dumps({"Media": document["value"]})
+    assert len(list(read_entries(io.StringIO(media_key), "vics"))) == 2
+    with pytest.raises(FormatError):
+        list(read_entries(io.StringIO('{"foo": []}'), "vics"))
+
+
+@pytest.mark.parametrize("algorithm", ["md5", "pdq", "phash"])
+def test_text_round_trip(store: BankStore, algorithm: str) -> None:
+    back = _round_trip(store, "text", algorithm)
+    expected = [getattr(e, algorithm) for e in store.entries("known") if getattr(e, algorithm)]
+    assert [getattr(e, algorithm) for e in back] == expected
+
+
+def test_text_detects_algorithm_by_length_and_refuses_ambiguity() -> None:
+    text = f"# a comment\n{MD5.upper()}\n\n{SHA1}  trailing words\n0x{PHASH},extra\n"
+    entries = list(read_entries(io.StringIO(text), "text"))
+    assert [(e.md5, e.sha1, e.phash) for e in entries] == [
+        (MD5, None, None), (None, SHA1, None), (None, None, PHASH)]
+    with pytest.raises(FormatError, match="sha256 or pdq"):
+        list(read_entries(io.StringIO(SHA256 + "\n"), "text"))
+    assert list(read_entries(io.StringIO(SHA256 + "\n"), "text", algorithm="sha256"))[0].sha256
+    with pytest.raises(FormatError, match="line 1"):
+        list(read_entries(io.StringIO("xyz\n"), "text", algorithm="md5"))
+
+
+def test_csv_header_aliases_and_bad_rows() -> None:
+    text = f"MD5 Hash,Classification,Comments,unknown\n{MD5.upper()},a1,hello,x\n,,,\n"
+    (entry,) = read_entries(io.StringIO(text), "csv", source_list="upload.csv")
+    assert (entry.md5, entry.category, entry.note, entry.source_list) == (
+        MD5.upper(), "a1", "hello", "upload.csv")
+    assert entry.normalised().category == "A1" and entry.normalised().severity == 4
+    with pytest.raises(FormatError, match="no hash column"):
+        list(read_entries(io.StringIO("name,size\na,1\n"), "csv"))
+
+
+def test_reimport_is_idempotent(store: BankStore) -> None:
+    out = io.StringIO()
+    write_entries(store.entries("known"), out, "csv")
+    result = store.add_entries("known", read_entries(io.StringIO(out.getvalue()), "csv"), "again")
+    assert (result.added, result.duplicates) == (0, 3)

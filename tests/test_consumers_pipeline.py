@@ -1,0 +1,201 @@
+"""The analyzer and indexer end to end on the real Kafka and Elasticsearch.
+
+Posts go in on ``posts.raw``; what must come out is checked in Elasticsearch and on the
+dead-letter topic: flagged text, a bank match on a benign post, images that cannot be
+decoded or found (recorded, not fatal), poison messages dead-lettered, replays that
+leave analysts' decisions alone, two workers sharing the partitions, SIGTERM committing.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from consumers_support import (
+    decoded_original,
+    dead_letters,
+    expected_id,
+    free_port,
+    indexed_ids,
+    make_post,
+    posts_messages,
+    publish,
+    start_stage,
+    topic_size,
+    wait_for_count,
+)
+from harmwatch.blobstore import get_blob_store
+from harmwatch.contract import MediaItem
+from harmwatch.documents import items_alias
+from harmwatch.search import es_client, fold
+from harmwatch.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def scoped(settings: Settings, name: str) -> Settings:
+    """The session's settings with topics, indices and banks of this scenario's own."""
+    return settings.model_copy(update={
+        "topic_raw": f"{settings.topic_raw}.{name}",
+        "topic_flagged": f"{settings.topic_flagged}.{name}",
+        "topic_dead": f"{settings.topic_dead}.{name}",
+        "es_index_prefix": f"{settings.es_index_prefix}-{name}",
+        "banks_dir": settings.resolved_banks_dir / name,
+    })
+
+
+def _jpeg(seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    image = Image.fromarray(base).resize((1000, 1000), Image.Resampling.BILINEAR)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def _run_to_idle(settings: Settings, stage: str, group: str, tmp_path, *args: str) -> str:
+    process = start_stage(settings, stage, group, tmp_path, "--until-idle", "4", *args)
+    assert process.proc.wait(timeout=180) == 0, process.log()[-3000:]
+    return process.log()
+
+
+@pytest.fixture(scope="module")
+def run(services, tmp_path_factory):
+    """One pass of the pipeline over a mixed batch; the tests below read its results."""
+    from classifiers.banks.store import BankStore, NewEntry
+    from classifiers.media import hash_image
+
+    settings = scoped(services, "e2e")
+    tmp = tmp_path_factory.mktemp("e2e")
+    blobs = get_blob_store(settings)
+    known = _jpeg(1)
+    known_ref = blobs.put(known)
+    garbage_ref = blobs.put(b"<html>404 not found</html>")
+    store = BankStore(settings.resolved_banks_dir)
+    store.create_bank("test-known", list_version="2026-11")
+    store.add_entries("test-known", [NewEntry(pdq=hash_image(known).first.pdq, category="A1")],
+                      added_by="test")
+    store.close()
+
+    def media(ref: str | None, url: str) -> MediaItem:
+        return MediaItem(url=url, blob_ref=ref, sha256=ref.split(":")[1] if ref else None)
+
+    missing = "sha256:" + "0" * 64
+    posts = {
+        "flagged": make_post("e2e", 0),
+        "benign": make_post("e2e", 1, text="Trời hôm nay đẹp quá, đi chơi công viên thôi"),
+        "banked": make_post("e2e", 2, text="Ảnh đi chơi cuối tuần",
+                            media=[media(known_ref, "https://img.example/a.jpg")]),
+        "undecodable": make_post("e2e", 3, media=[media(garbage_ref, "https://img.example/b")]),
+        "missing_blob": make_post("e2e", 4, media=[media(missing, "https://img.example/c")]),
+    }
+    poison = [("bad:json", b"{not json"), ("bad:schema", b'{"source": "x", "post_id": "1"}')]
+    publish(settings, posts_messages(posts.values()) + poison)
+    analyzer_log = _run_to_idle(settings, "analyzer", "test-analyzer", tmp)
+    _run_to_idle(settings, "indexer", "test-indexer", tmp)
+    return settings, posts, poison, analyzer_log, tmp
+
+
+def _doc(settings: Settings, post) -> dict:
+    return es_client(settings).get(index=items_alias(settings), id=expected_id(post))["_source"]
+
+
+def test_flagged_posts_are_indexed_with_reasons_and_benign_ones_are_not(run):
+    settings, posts, _, _, _ = run
+    ids = set(indexed_ids(settings))
+    assert ids == {expected_id(posts[k]) for k in ("flagged", "banked", "undecodable",
+                                                   "missing_blob")}
+    doc = _doc(settings, posts["flagged"])
+    assert doc["top_category"] == "grooming"
+    assert doc["model_version"] == "rules-only"
+    assert any("grooming score" in r for r in doc["reasons"])
+    assert doc["status"] == "new"
+
+
+def test_search_without_diacritics_finds_the_vietnamese_post(run):
+    settings, posts, _, _, _ = run
+    hits = es_client(settings).search(index=items_alias(settings), query={
+        "match_phrase": {"text_folded": fold("dung noi voi bo me")}})["hits"]["hits"]
+    assert [h["_id"] for h in hits] == [expected_id(posts["flagged"])]
+
+
+def test_a_bank_match_forwards_a_post_with_benign_text(run):
+    settings, posts, _, _, _ = run
+    doc = _doc(settings, posts["banked"])
+    assert doc["has_match"] is True
+    assert doc["matches"][0]["bank"] == "test-known"
+    assert doc["matches"][0]["category"] == "A1"
+    assert doc["risk"] >= 0.95
+    assert doc["media"][0]["pdq"]
+
+
+def test_bad_or_missing_images_are_recorded_on_the_post_not_dead_lettered(run):
+    settings, posts, _, _, _ = run
+    assert _doc(settings, posts["undecodable"])["media"][0]["error"].startswith("not_an_image")
+    assert "blob unavailable" in _doc(settings, posts["missing_blob"])["media"][0]["error"]
+
+
+def test_poison_messages_land_in_the_dead_letter_topic_whole(run):
+    settings, _, poison, analyzer_log, _ = run
+    letters = dead_letters(settings)
+    assert sorted((d["key"], decoded_original(d)) for d in letters) == sorted(poison)
+    assert {d["stage"] for d in letters} == {"analyzer"}
+    assert all(d["source_topic"] == settings.topic_raw for d in letters)
+    assert '"key": "bad:json"' in analyzer_log  # structured log names the post key
+
+
+def test_a_replay_stores_nothing_twice_and_keeps_analysts_decisions(run):
+    settings, posts, _, _, tmp = run
+    client = es_client(settings)
+    doc_id = expected_id(posts["flagged"])
+    client.update(index=items_alias(settings), id=doc_id, refresh=True,
+                  doc={"status": "confirmed", "decision": {"status": "confirmed", "user": "ana"}})
+    before = indexed_ids(settings)
+    log = _run_to_idle(settings, "indexer", "test-indexer-replay", tmp, "--log-level", "DEBUG")
+    assert indexed_ids(settings) == before
+    assert _doc(settings, posts["flagged"])["status"] == "confirmed"
+    assert log.count('"status": 409') == len(before)
+
+
+def _scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return response.read().decode()
+
+
+def _metric(text: str, name: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name))
+
+
+def test_two_workers_share_the_partitions_and_sigterm_commits(services, tmp_path):
+    settings = scoped(services, "workers")
+    posts = [make_post("workers", i) for i in range(3000)]
+    publish(settings, posts_messages(posts))
+    port = free_port()
+    workers = start_stage(settings, "analyzer", "test-workers", tmp_path, "--workers", "2",
+                          "--metrics-port", str(port), "--max-records", "50")
+    deadline = time.monotonic() + 120
+    while topic_size(settings, settings.topic_flagged) < 600 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    scraped = [_scrape(port), _scrape(port + 1)]
+    assert workers.stop() == 0, workers.log()[-3000:]
+    for text in scraped:  # both workers consumed: the partitions were spread
+        assert _metric(text, 'harmwatch_consumer_messages_total{outcome="forwarded"') > 0
+        assert "harmwatch_consumer_lag" in text
+        assert 'harmwatch_consumer_step_seconds_count{stage="analyzer",step="classification"}' \
+            in text
+    assert "uncommitted" not in workers.log()
+    # A SIGTERM-ed worker committed what it forwarded: resuming repeats nothing.
+    _run_to_idle(settings, "analyzer", "test-workers", tmp_path)
+    assert topic_size(settings, settings.topic_flagged) == len(posts)
+    indexer = start_stage(settings, "indexer", "test-workers-indexer", tmp_path)
+    try:
+        assert wait_for_count(settings, len(posts), 120, [indexer]) == len(posts)
+    finally:
+        assert indexer.stop() == 0
+    assert sorted(indexed_ids(settings)) == sorted(expected_id(p) for p in posts)

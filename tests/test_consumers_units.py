@@ -1,0 +1,79 @@
+"""Pure parts of the consumers: risk and reasons, poison detection, logs, error classes."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from elasticsearch import ApiError
+from kafka.errors import KafkaTimeoutError
+
+from consumers.analyzer import parse_post, risk_and_reasons
+from consumers.engines import RulesOnlyText
+from consumers.logs import JsonFormatter
+from consumers.stage import Retryable, is_transient
+from harmwatch.contract import HashMatch, MediaHashes, RuleHit, TextAnalysis
+
+
+def _analysis(**scores: float) -> TextAnalysis:
+    return TextAnalysis(language="vi", scores=scores, model_version="m",
+                        rule_hits=[RuleHit(rule_id="gr.secrecy.vi", category="grooming", start=0,
+                                           end=5, matched="đừng nói")])
+
+
+def test_risk_is_the_best_score_with_reasons_in_words():
+    risk, reasons = risk_and_reasons(_analysis(grooming=0.8, bullying=0.2, violence=0.01), [],
+                                     [], floor=0.15)
+    assert risk == 0.8
+    assert reasons[:2] == ["grooming score 0.80", "bullying score 0.20"]
+    assert "rule gr.secrecy.vi (grooming) matched \u201cđừng nói\u201d" in reasons
+    assert not any("violence" in r for r in reasons)
+
+
+def test_a_bank_match_outranks_text_and_an_exact_file_tops_it():
+    pdq = HashMatch(bank="ncmec", algorithm="pdq", distance=12, category="A1")
+    risk, reasons = risk_and_reasons(_analysis(grooming=0.3), [], [pdq], floor=0.15)
+    assert risk == 0.95
+    assert reasons[0] == "image matches hash bank ncmec (pdq distance 12, category A1)"
+    exact = HashMatch(bank="vic", algorithm="md5", distance=0)
+    assert risk_and_reasons(_analysis(), [], [exact], floor=0.15)[0] == 1.0
+
+
+def test_media_errors_are_reasons_not_failures():
+    media = [MediaHashes(error="not_an_image: nope")]
+    _, reasons = risk_and_reasons(_analysis(grooming=0.5), media, [], floor=0.15)
+    assert "image 1 not hashed: not_an_image: nope" in reasons
+
+
+@pytest.mark.parametrize("value", [b"", b"{not json", b"[1, 2]", b'{"source": "x"}',
+                                   "\u00ff".encode("latin-1")])
+def test_unreadable_posts_are_poison(value):
+    with pytest.raises(ValueError):
+        parse_post(value)
+
+
+def test_rules_only_mode_scores_by_rule_evidence():
+    [analysis] = RulesOnlyText().classify(["Em bao nhiêu tuổi rồi? Đừng nói với bố mẹ nhé"])
+    assert analysis.model_version == "rules-only"
+    assert analysis.scores["grooming"] > 0.5
+    assert {h.rule_id for h in analysis.rule_hits} >= {"gr.secrecy.vi"}
+
+
+def test_transient_failures_are_told_apart_from_refusals():
+    assert is_transient(KafkaTimeoutError())
+    assert is_transient(Retryable("2 documents left"))
+    assert is_transient(ApiError("busy", meta=type("M", (), {"status": 429})(), body={}))
+    assert not is_transient(ApiError("bad", meta=type("M", (), {"status": 400})(), body={}))
+    assert not is_transient(ValueError("bug"))
+
+
+def test_logs_are_one_json_object_per_line_with_the_post_key():
+    record = logging.LogRecord("consumers.analyzer", logging.WARNING, __file__, 1,
+                               "dead-lettered", None, None)
+    record.key = "forum:42"
+    entry = json.loads(JsonFormatter({"stage": "analyzer", "worker": 0}).format(record))
+    assert entry["key"] == "forum:42"
+    assert entry["stage"] == "analyzer"
+    assert entry["level"] == "warning"
+    assert entry["msg"] == "dead-lettered"

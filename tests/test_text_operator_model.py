@@ -1,0 +1,128 @@
+"""Any Hugging Face encoder directory an operator drops in works through the same code path.
+
+A tiny, randomly initialised XLM-R model with its own WordPiece tokenizer is written to a
+temporary directory, a head is trained on it, and it is loaded and used exactly like the
+shipped model (``local_files_only=True``, no hub). Retraining from analysts' decisions runs
+on the same tiny model with a stand-in for the Elasticsearch client.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from classifiers.text import TextClassifier
+from harmwatch.contract import CATEGORIES, TextAnalysis
+from models.retrain import fetch_decisions, retrain_from_decisions
+from models.train import load_corpus, train
+
+
+def make_tiny_encoder(path) -> None:
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    texts = [r["text"] for r in load_corpus()]
+    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=600,
+                                                            special_tokens=specials))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
+                            cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
+                            ).save_pretrained(str(path))
+    config = XLMRobertaConfig(vocab_size=tok.get_vocab_size(), hidden_size=32,
+                              num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                              max_position_embeddings=130, pad_token_id=0)
+    torch.manual_seed(0)
+    XLMRobertaModel(config).save_pretrained(str(path))
+
+
+@pytest.fixture(scope="module")
+def operator_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("operator")
+    make_tiny_encoder(root / "encoder")
+    artefacts, metrics = train(encoder_dir=root / "encoder", out_dir=root / "model",
+                               threads=1, write_card=False)
+    return root, artefacts, metrics
+
+
+def test_a_head_trains_on_an_operator_encoder(operator_model):
+    root, artefacts, metrics = operator_model
+    assert artefacts.version.startswith("hw-text-")
+    assert artefacts.manifest["embedding_dim"] == 32
+    assert (root / "model" / "pr_curves.png").stat().st_size > 0
+    assert set(metrics["test"]["final"]) == {*CATEGORIES, "macro"}
+
+
+def test_the_operator_model_loads_and_classifies(operator_model):
+    root, artefacts, _ = operator_model
+    clf = TextClassifier.load(root / "model", threads=1)
+    analyses = clf.classify(["em bn tuổi r? đừng nói vs bme", "", "hello"])
+    assert all(isinstance(a, TextAnalysis) for a in analyses)
+    assert analyses[0].model_version == artefacts.version
+    assert set(analyses[0].scores) == set(CATEGORIES)
+    assert all(0.0 <= s <= 1.0 for a in analyses for s in a.scores.values())
+    assert analyses[1].scores == dict.fromkeys(CATEGORIES, 0.0)
+    assert {h.rule_id for h in analyses[0].rule_hits} >= {"gr.age_question.vi"}
+
+
+def test_the_operator_model_runs_int8(operator_model):
+    root, _, _ = operator_model
+    clf = TextClassifier.load(root / "model", threads=1, quantize=True)
+    assert len(clf.classify(["how old are you"])) == 1
+
+
+def test_tampered_artefacts_are_refused(operator_model, tmp_path):
+    root, _, _ = operator_model
+    copy = tmp_path / "model"
+    copy.mkdir()
+    for f in (root / "model").iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    (copy / "calibration.json").write_text('{"a": [9, 9, 9, 9, 9, 9], "b": [0, 0, 0, 0, 0, 0], '
+                                           '"d": [0, 0, 0, 0, 0, 0]}')
+    with pytest.raises(ValueError, match="sha256"):
+        TextClassifier.load(copy)
+
+
+class FakeElasticsearch:
+    """Answers ``search`` with item documents of the shape the lead specified."""
+
+    def __init__(self, docs: list[dict]) -> None:
+        self.docs, self.calls = docs, []
+
+    def search(self, **kwargs):
+        self.calls.append(kwargs)
+        return {"hits": {"hits": [{"_source": d} for d in self.docs]}}
+
+
+def test_decisions_are_exported_as_labelled_rows():
+    es = FakeElasticsearch([
+        {"post": {"text": "how old r u, dont tell ur mom"},
+         "decision": {"status": "confirmed", "category": "grooming"}},
+        {"post": {"text": "school trip on Friday"}, "decision": {"status": "dismissed"}},
+        {"post": {"text": ""}, "decision": {"status": "confirmed", "category": "grooming"}},
+    ])
+    rows = fetch_decisions(es)
+    assert rows == [{"text": "how old r u, dont tell ur mom", "labels": ["grooming"]},
+                    {"text": "school trip on Friday", "labels": []}]
+    assert es.calls[0]["index"] == "harmwatch-items"
+
+
+def test_retraining_reports_the_change_before_promotion(operator_model, tmp_path):
+    root, artefacts, _ = operator_model
+    decisions = [{"text": f"chú mua điện thoại cho cháu số {i}, bí mật nhé", "labels": ["grooming"]}
+                 for i in range(20)]
+    decisions += [{"text": f"thông báo họp phụ huynh lớp {i}", "labels": []} for i in range(20)]
+    report = retrain_from_decisions(decisions, tmp_path / "candidate", current_dir=root / "model",
+                                    threads=1)
+    assert report["current_version"] == artefacts.version
+    assert {"fixed_test", "new_decisions"} <= set(report["metrics"])
+    assert {"current", "candidate"} == set(report["metrics"]["fixed_test"])
+    assert report["promoted"] is False
+    assert json.loads((root / "model" / "model.json").read_text())["version"] == artefacts.version
