@@ -45,11 +45,15 @@ def _bank(n: int) -> np.ndarray:
 
 def _queries(bank: np.ndarray, images: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(query hashes (images*8, 32), planted entry per image, planted distance per image)."""
-    rng = np.random.default_rng(SEED + 1)
-    planted = rng.integers(0, len(bank), size=images)
-    distance = rng.integers(0, 40, size=images)
-    queries = rng.integers(0, 256, size=(images, VARIANTS, 32), dtype=np.uint8)
-    for i, (entry, d) in enumerate(zip(planted, distance, strict=True)):
+    planted = np.zeros(images, dtype=np.int64)
+    distance = np.zeros(images, dtype=np.int64)
+    queries = np.zeros((images, VARIANTS, 32), dtype=np.uint8)
+    for i in range(images):
+        # One generator per image: the first k images are the same whatever the count.
+        rng = np.random.default_rng([SEED, i])
+        entry, d = int(rng.integers(len(bank))), int(rng.integers(0, 40))
+        planted[i], distance[i] = entry, d
+        queries[i] = rng.integers(0, 256, size=(VARIANTS, 32), dtype=np.uint8)
         row = bank[entry].copy()
         for bit in rng.choice(256, size=int(d), replace=False):
             row[bit // 8] ^= np.uint8(1 << (bit % 8))

@@ -71,9 +71,22 @@ def crawl_once(ids: list[str], files: list[Path], republish: bool = False) -> in
     return 1 if any(s.publish_failed for s in summaries) else 0
 
 
+def due_sources(sources: dict, next_due: dict[str, float], now: float) -> list[str]:
+    """Enabled sources whose next run time has come (never run counts as due)."""
+    return [s.id for s in sources.values() if s.enabled and next_due.get(s.id, 0.0) <= now]
+
+
+def seconds_until_next(sources: dict, next_due: dict[str, float], now: float) -> float:
+    """How long the scheduler may sleep: until the earliest enabled source is due."""
+    times = [next_due.get(s.id, 0.0) for s in sources.values() if s.enabled]
+    return max(1.0, min(times, default=now + 60.0) - now)
+
+
 def schedule(files: list[Path], republish: bool = False) -> int:
     """Run each enabled source whenever its interval has passed; sources files are re-read
-    each round, so edits apply without a restart (a broken edit keeps the last good set)."""
+    each round, so edits apply without a restart (a broken edit keeps the last good set).
+    Sources due together are crawled in one job; the next run of each is measured from
+    the start of its last one."""
     from crawlers.sources import SourceError, load_all
 
     next_due: dict[str, float] = {}
@@ -86,10 +99,9 @@ def schedule(files: list[Path], republish: bool = False) -> int:
         except SourceError as exc:
             print(f"harmwatch crawl: sources not reloaded: {exc}", file=sys.stderr)
         now = time.monotonic()
-        due = [s.id for s in sources.values() if s.enabled and next_due.get(s.id, 0) <= now]
+        due = due_sources(sources, next_due, now)
         if due:
             crawl_once(due, files, republish)
             for source_id in due:
                 next_due[source_id] = now + sources[source_id].interval
-        enabled_due = [next_due.get(s.id, 0) for s in sources.values() if s.enabled]
-        time.sleep(max(1.0, min(enabled_due, default=now + 60) - time.monotonic()))
+        time.sleep(seconds_until_next(sources, next_due, time.monotonic()))

@@ -29,6 +29,7 @@ class CrawlSummary:
     publish_failed: int = 0
     ssrf_blocked: int = 0
     robots_disallowed: int = 0
+    pauses: int = 0
     finish_reason: str = ""
     seconds: float = 0.0
 
@@ -52,6 +53,7 @@ class CrawlSummary:
             publish_failed=get("harmwatch/publish_failed"),
             ssrf_blocked=get("harmwatch/ssrf_blocked"),
             robots_disallowed=get("robotstxt/forbidden"),
+            pauses=get("harmwatch/host_pauses"),
             finish_reason=str(stats.get("finish_reason", "")),
             seconds=round(float(elapsed), 2),
         )

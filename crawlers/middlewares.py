@@ -22,6 +22,7 @@ from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
+from scrapy.resolver import dnscache
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +71,10 @@ class SSRFGuardMiddleware:
     otherwise non-public addresses, unless allow-listed.
 
     It checks every request, so redirects (which Scrapy re-schedules as new requests),
-    robots.txt and media fetches are all covered; and it checks the address each
-    response actually came from, which closes the gap of DNS answers that change
-    between our lookup and the connection (DNS rebinding).
+    robots.txt and media fetches are all covered. Against DNS answers that change
+    between this check and the connection (DNS rebinding), the checked IPv4 address is
+    pinned in Scrapy's DNS cache, which the downloader's resolver reads first, and the
+    address each response actually came from is checked again.
     """
 
     def __init__(self, crawler: Crawler) -> None:
@@ -94,8 +96,10 @@ class SSRFGuardMiddleware:
                 self._resolved[host] = await asyncio.to_thread(resolve, host)
             except OSError as exc:
                 self._refuse(request, f"cannot resolve {host} ({exc})")
-        for address in self._resolved[host]:
+        addresses = self._resolved[host]
+        for address in addresses:
             self._check(request, host, address)
+        _pin(host, addresses)
 
     def process_response(self, request: Request, response: Response) -> Response:
         host = urlsplit(request.url).hostname or ""
@@ -111,6 +115,13 @@ class SSRFGuardMiddleware:
         self.crawler.stats.inc_value("harmwatch/ssrf_blocked")
         logger.warning("SSRF guard refused %s: %s", request.url, why)
         raise BlockedAddress(f"SSRF guard: {why}")
+
+
+def _pin(host: str, addresses: list[IPAddress]) -> None:
+    """Make the downloader connect to an address we checked, not a fresh DNS answer."""
+    ipv4 = [a for a in addresses if a.version == 4]
+    if ipv4 and str(ipv4[0]) != host:
+        dnscache[host] = str(ipv4[0])
 
 
 def retry_after_seconds(value: str, now: float) -> float | None:

@@ -87,6 +87,9 @@ class BlobMediaPipeline(MediaPipeline):
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler=crawler)
+        # Each failed download is logged once, in one line, by media_failed(); Scrapy's
+        # base class would add a full traceback for every expected refusal (size cap...).
+        logging.getLogger("scrapy.pipelines.media").setLevel(logging.CRITICAL)
         self.blobs = get_blob_store(_hw(crawler))
         self.source = crawler.settings["HARMWATCH_SOURCE"]
 
@@ -189,11 +192,10 @@ class KafkaPublishPipeline:
     the message spooled to ``crawl-state/undelivered.jsonl`` — never silently dropped.
     """
 
-    ATTEMPTS = 3
-    BACKOFF_SECONDS = 2.0
-
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        self.attempts = crawler.settings.getint("HARMWATCH_PUBLISH_ATTEMPTS", 3)
+        self.backoff = crawler.settings.getfloat("HARMWATCH_PUBLISH_BACKOFF", 2.0)
         self.settings = _hw(crawler)
         self.state = CrawlState.for_settings(self.settings)
         self.producer = None
@@ -219,7 +221,7 @@ class KafkaPublishPipeline:
             self.crawler.stats.inc_value("harmwatch/publish_failed")
             self._spool(message.key, value, error)
             logger.error("post %s NOT published after %d attempts: %s",
-                         message.key, self.ATTEMPTS, error)
+                         message.key, self.attempts, error)
             raise DropItem(f"post {message.key} not published: {error}", log_level="ERROR")
         self.state.record(item.source, item.post_id, item.content_hash, item.version)
         self.crawler.stats.inc_value("harmwatch/posts_published")
@@ -228,15 +230,15 @@ class KafkaPublishPipeline:
     async def _send_with_retries(self, key: str, value: bytes) -> str | None:
         """None once acknowledged, else the last error after all attempts."""
         error = "not attempted"
-        for attempt in range(1, self.ATTEMPTS + 1):
+        for attempt in range(1, self.attempts + 1):
             try:
                 await self._send(key, value)
                 return None
             except Exception as exc:  # noqa: BLE001 - any send failure is retried alike
                 error = f"{type(exc).__name__}: {exc}"
                 self.crawler.stats.inc_value("harmwatch/publish_retries")
-                if attempt < self.ATTEMPTS:
-                    await asyncio.sleep(self.BACKOFF_SECONDS * attempt)
+                if attempt < self.attempts:
+                    await asyncio.sleep(self.backoff * attempt)
         return error
 
     async def _send(self, key: str, value: bytes) -> None:

@@ -37,6 +37,10 @@ MEDIA_ALLOW_REDIRECTS = True
 
 # Seconds: the longest Retry-After or rate-limit pause honoured before retrying anyway.
 HARMWATCH_MAX_PAUSE = 120.0
+# Publishing: attempts per post (each on top of the producer's own retries) and the
+# back-off between them, in seconds (multiplied by the attempt number).
+HARMWATCH_PUBLISH_ATTEMPTS = 3
+HARMWATCH_PUBLISH_BACKOFF = 2.0
 # Send unchanged posts again at their current version (after a downstream reset).
 HARMWATCH_REPUBLISH = False
 # Seconds between progress lines on stderr (0 turns them off).

@@ -182,7 +182,7 @@ class MastodonSource(_SourceBase):
 
 class TelegramSource(_SourceBase):
     kind: Literal["telegram"]
-    channel: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
+    channel: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{4,31}$")
     base_url: str = Field(default="https://t.me", description="Overridden only in tests.")
 
     @field_validator("base_url")

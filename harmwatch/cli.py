@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "crawlers.cli",
     "services.demo_site.cli",
     "review_ui.cli",
+    "review_ui.evidence.cli",
 ]
 
 

@@ -97,7 +97,7 @@ def create_user(
         "password_changed_at": now,
     }
     try:
-        client.create(index=users_alias(settings), id=username, document=doc, refresh="wait_for")
+        client.create(index=users_alias(settings), id=username, document=doc)
     except ConflictError as exc:
         raise AccountError(f"user {username!r} already exists") from exc
     return User.from_source(doc)
@@ -149,7 +149,7 @@ def change_password(
 def set_password(client: Elasticsearch, settings: Settings, username: str, new: str) -> None:
     """Set a password without the old one (admin reset, ``ensure_user``)."""
     validate_password(new)
-    client.update(index=users_alias(settings), id=username, refresh="wait_for",
+    client.update(index=users_alias(settings), id=username,
                   doc={"password_hash": _hasher.hash(new), "password_changed_at": utcnow()})
 
 
@@ -164,13 +164,14 @@ def update_user(client: Elasticsearch, settings: Settings, username: str, **fiel
     if "locale" in fields and fields["locale"] not in LOCALES:
         raise AccountError(f"locale must be one of {', '.join(LOCALES)}")
     try:
-        client.update(index=users_alias(settings), id=username, doc=fields, refresh="wait_for")
+        client.update(index=users_alias(settings), id=username, doc=fields)
     except NotFoundError as exc:
         raise AccountError(f"no user {username!r}") from exc
 
 
 def list_users(client: Elasticsearch, settings: Settings) -> list[User]:
     """All accounts, by username (a programme has tens of reviewers, not thousands)."""
+    client.indices.refresh(index=users_alias(settings))  # include accounts created just now
     hits = client.search(index=users_alias(settings), size=1000, sort=[{"username": "asc"}],
                          source_excludes=["password_hash"])["hits"]["hits"]
     return [User.from_source(h["_source"]) for h in hits]

@@ -8,6 +8,7 @@ actions right after their conditional write succeeded.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from fastapi import Request
 
 from harmwatch.settings import Settings
 from review_ui import audit, review
+from review_ui.banking import add_confirmed_hashes
 from review_ui.security import Principal, SessionStore
 
 
@@ -63,10 +65,28 @@ def release(ctx: Ctx, item_id: str) -> None:
 
 
 def decide(ctx: Ctx, item_id: str, decision: review.Decision) -> dict[str, Any]:
+    """Decide; a confirmation also feeds the item's image hashes to the confirmed bank."""
     stored = review.decide(ctx.client, ctx.settings, item_id, ctx.username, ctx.role, decision)
+    bank: dict[str, Any] = {}
+    if stored["status"] == "confirmed":
+        bank = _feed_confirmed_bank(ctx, item_id, stored)
     ctx.record("decision", item_id, status=stored["status"], category=stored["category"],
-               severity=stored["severity"], note=stored["note"])
+               severity=stored["severity"], note=stored["note"], **bank)
     return stored
+
+
+def _feed_confirmed_bank(ctx: Ctx, item_id: str, stored: dict[str, Any]) -> dict[str, Any]:
+    """Add the hashes; a bank failure is reported in the audit record, not lost with it.
+
+    The decision is already stored when this runs, so an error here must not prevent the
+    decision's audit record — it is recorded alongside for an admin to re-run.
+    """
+    source = review.get_item(ctx.client, ctx.settings, item_id, ctx.role)
+    try:
+        return {"bank_entries_added": add_confirmed_hashes(ctx.settings, {**source,
+                                                                           "decision": stored})}
+    except (ValueError, OSError, sqlite3.Error) as exc:
+        return {"bank_error": f"{type(exc).__name__}: {exc}"}
 
 
 def add_note(ctx: Ctx, item_id: str, text: str) -> dict[str, Any]:

@@ -86,10 +86,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _name_openapi_route(app)
 
-    from review_ui import api, pages
+    from review_ui import admin, api, pages
 
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(admin.router)
     _install_handlers(app)
     app.middleware("http")(_security_headers)
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
@@ -40,6 +41,17 @@ def label(value: object) -> str:
     return i18n.gettext(value)
 
 
+def web_link(url: object) -> str | None:
+    """The URL if it is a plain http(s) link, else None (shown as text, never linked).
+
+    Autoescaping stops markup, not ``javascript:`` or ``data:`` URLs in ``href``.
+    """
+    if not isinstance(url, str):
+        return None
+    scheme = urlsplit(url.strip()).scheme.lower()
+    return url if scheme in ("http", "https") else None
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATE_DIR),
@@ -48,7 +60,7 @@ def _environment() -> Environment:
         trim_blocks=True, lstrip_blocks=True,
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
-    env.globals.update(label=label, categories=CATEGORIES, languages=i18n.LANGUAGES,
+    env.globals.update(label=label, web_link=web_link, categories=CATEGORIES, languages=i18n.LANGUAGES,
                        language_name=i18n.language_name, fmt_number=i18n.format_number,
                        fmt_share=i18n.format_share)
     return env

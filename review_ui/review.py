@@ -20,7 +20,6 @@ from harmwatch.contract import CATEGORIES, utcnow
 from harmwatch.documents import QUEUE_SORT, get_thresholds, items_alias, queue_filter
 from harmwatch.search import fold
 from harmwatch.settings import Settings
-from review_ui.banking import add_confirmed_hashes
 from review_ui.permissions import DECIDABLE_STATUSES, VISIBLE_STATUSES
 
 CLAIM_MINUTES = 15
@@ -233,11 +232,7 @@ class Decision:
 
 def decide(client: Elasticsearch, settings: Settings, item_id: str, username: str, role: str,
            decision: Decision) -> dict[str, Any]:
-    """Record a decision on an item the user has claimed; returns the stored decision.
-
-    Confirming also adds the item's image hashes to the confirmed-items bank, so copies
-    posted elsewhere match automatically.
-    """
+    """Record a decision on an item the user has claimed; returns the stored decision."""
     decision.validate()
     doc = _get(client, settings, item_id, role)
     source = doc["_source"]
@@ -256,8 +251,6 @@ def decide(client: Elasticsearch, settings: Settings, item_id: str, username: st
         changes["notes"] = [*(source.get("notes") or []),
                             {"user": username, "at": now, "text": decision.note}]
     _update(client, settings, doc, changes, refresh=True)
-    if decision.action == "confirm":
-        add_confirmed_hashes(settings, {**source, "decision": stored})
     return stored
 
 

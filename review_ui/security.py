@@ -92,7 +92,7 @@ class SessionStore:
         """A new session for ``username``: (cookie value, CSRF token)."""
         session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         now = utcnow()
-        self.client.index(index=sessions_alias(self.settings), id=session_id, refresh="wait_for",
+        self.client.index(index=sessions_alias(self.settings), id=session_id,
                           document={"user": username, "csrf": csrf, "created_at": now,
                                     "expires_at": now + timedelta(hours=SESSION_HOURS),
                                     "ip": ip, "reveals": 0})
@@ -121,11 +121,12 @@ class SessionStore:
             return None
 
     def delete(self, session_id: str) -> None:
-        self.client.delete(index=sessions_alias(self.settings), id=session_id, ignore=[404],
-                           refresh="wait_for")
+        self.client.options(ignore_status=404).delete(index=sessions_alias(self.settings),
+                                                      id=session_id)
 
     def delete_for_user(self, username: str, keep: str | None = None) -> None:
         """End every session of a user except ``keep`` (after a password change)."""
+        self.client.indices.refresh(index=sessions_alias(self.settings))  # see new sessions
         hits = self.client.search(index=sessions_alias(self.settings), size=1000,
                                   query={"term": {"user": username}}, source=False)
         for hit in hits["hits"]["hits"]:

@@ -76,10 +76,10 @@ def _drop_test_data(settings: Settings) -> None:
     for index in client.indices.get(index=f"{settings.es_index_prefix}-*",
                                     expand_wildcards="all", ignore_unavailable=True):
         client.indices.delete(index=index, ignore_unavailable=True)
-    templates = client.indices.get_index_template(name=f"{settings.es_index_prefix}-*",
-                                                  ignore=[404])
+    lenient = client.options(ignore_status=404)
+    templates = lenient.indices.get_index_template(name=f"{settings.es_index_prefix}-*")
     for template in templates.get("index_templates", []):
-        client.indices.delete_index_template(name=template["name"], ignore=[404])
+        lenient.indices.delete_index_template(name=template["name"])
     admin = admin_client(settings)
     try:
         ours = [t for t in admin.list_topics() if t.startswith(f"test-{RUN_ID}")]

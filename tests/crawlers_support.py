@@ -24,7 +24,6 @@ import yaml
 from PIL import Image
 
 from harmwatch.contract import CrawledPost
-from harmwatch.kafka import make_consumer
 from harmwatch.settings import Settings
 
 SITES = Path(__file__).parent / "fixtures" / "sites"
@@ -55,8 +54,8 @@ class FixtureServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.routes: dict[str, Route] = {}
         self.hits: Counter[str] = Counter()
         self.mutable: dict[str, str] = {}
@@ -156,6 +155,14 @@ def editable_routes(server: FixtureServer) -> None:
         200, _post_page("e-1", server.mutable["/edit/page"]))
 
 
+def oversized_routes(server: FixtureServer) -> None:
+    """A page whose second post is larger than a Kafka message may be (1 MB by default)."""
+    huge = "z" * 1_500_000
+    server.routes["/oversized"] = lambda q, h: Reply(
+        200, '<html><body><div class="post" data-id="o-small"><p class="text">small</p></div>'
+             f'<div class="post" data-id="o-huge"><p class="text">{huge}</p></div></body></html>')
+
+
 def mastodon_routes(server: FixtureServer) -> None:
     page1 = json.loads((SITES / "mastodon" / "tag-page1.json").read_text())
     page2 = json.loads((SITES / "mastodon" / "tag-page2.json").read_text())
@@ -190,8 +197,9 @@ def telegram_routes(server: FixtureServer) -> None:
     server.routes["/s/kenh_phuhuynh"] = channel
 
 
-def start_fixture_server(*installers: Callable[[FixtureServer], None]) -> FixtureServer:
-    server = FixtureServer()
+def start_fixture_server(*installers: Callable[[FixtureServer], None], port: int = 0
+                         ) -> FixtureServer:
+    server = FixtureServer(port)
     for install in installers:
         install(server)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -216,20 +224,53 @@ FAST = {"HARMWATCH_PROGRESS_INTERVAL": 0, "AUTOTHROTTLE_ENABLED": False}
 
 def published(settings: Settings, source: str, expect: int, timeout: float = 20.0
               ) -> list[CrawledPost]:
-    """Messages of one source on ``topic_raw`` (read from the start, fresh group)."""
-    consumer = make_consumer(settings, f"test-{uuid.uuid4().hex}", [settings.topic_raw],
-                             "crawler-tests", consumer_timeout_ms=1500)
+    """Messages of one source on ``topic_raw``, read from the beginning of every partition.
+
+    Partitions are assigned directly (no consumer group), which skips the broker's group
+    rebalance delay; reading stops once ``expect`` messages arrived and the topic is idle.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+                             enable_auto_commit=False, auto_offset_reset="earliest")
     found: list[CrawledPost] = []
-    deadline = time.monotonic() + timeout
     try:
+        partitions = [TopicPartition(settings.topic_raw, p)
+                      for p in consumer.partitions_for_topic(settings.topic_raw) or ()]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for message in consumer:
+            batch = consumer.poll(timeout_ms=500)
+            for message in (m for records in batch.values() for m in records):
                 if message.key.decode().startswith(f"{source}:"):
                     post = CrawledPost.model_validate_json(message.value)
                     assert message.key.decode() == post.key
                     found.append(post)
-            if len(found) >= expect:
+            if not batch and len(found) >= expect:
                 break
     finally:
         consumer.close()
     return found
+
+
+def main() -> None:
+    """Serve every fixture site for a manual run (see docs/crawling.md):
+    ``python -m tests.crawlers_support --port 8091``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8091)
+    port = parser.parse_args().port
+
+    def media(server: FixtureServer) -> None:
+        server.routes["/media/*"] = media_route
+
+    server = start_fixture_server(media, hostile_routes, mastodon_routes, telegram_routes,
+                                  port=port)
+    print(f"Fixture sites at {server.url}/ (Ctrl-C to stop)", flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from crawlers.runner import crawl
+from crawlers.state import state_dir
 from harmwatch.blobstore import get_blob_store
 from harmwatch.contract import content_hash
 from harmwatch.settings import Settings
@@ -18,6 +19,7 @@ from tests.crawlers_support import (
     FAST,
     crawl_settings,
     editable_routes,
+    oversized_routes,
     published,
     start_fixture_server,
     write_sources,
@@ -103,3 +105,27 @@ def test_an_edited_post_is_published_as_a_new_version(services: Settings, tmp_pa
     assert [(p.version, p.text) for p in versions] == [
         (1, "first version of the post"), (2, "second, edited version")]
     assert versions[0].content_hash != versions[1].content_hash
+
+
+def test_a_post_the_broker_refuses_is_reported_spooled_and_retried_next_time(
+        services: Settings, tmp_path: Path) -> None:
+    server = start_fixture_server(oversized_routes)
+    settings = crawl_settings(services, tmp_path, crawler_allow_hosts=["127.0.0.1"])
+    sources = write_sources(tmp_path, [{
+        "id": "t-big", "kind": "generic", "start_urls": [f"{server.url}/oversized"],
+        "obey_robots": False, "limits": {"download_delay": 0, "max_response_size": "5MiB"},
+        "selectors": {"post": "div.post", "post_id": "::attr(data-id)", "text": ".text"}}])
+    scrapy = {**FAST, "HARMWATCH_PUBLISH_ATTEMPTS": 2, "HARMWATCH_PUBLISH_BACKOFF": 0.1}
+    try:
+        first = crawl(["t-big"], settings=settings, sources_files=[sources], scrapy=scrapy)[0]
+        second = crawl(["t-big"], settings=settings, sources_files=[sources], scrapy=scrapy)[0]
+    finally:
+        server.shutdown()
+    assert (first.posts, first.publish_failed) == (1, 1)
+    assert "not published 1" in first.line()
+    # Not recorded as published, so the next crawl tries it again (and reports it again).
+    assert (second.posts, second.unchanged, second.publish_failed) == (0, 1, 1)
+    spool = (state_dir(settings) / "undelivered.jsonl").read_text().splitlines()
+    assert len(spool) == 2 and all('"key": "t-big:o-huge"' in line for line in spool)
+    assert "MessageSizeTooLarge" in spool[0]
+    assert [p.post_id for p in published(settings, "t-big", 1)] == ["o-small"]

@@ -74,7 +74,7 @@ def test_animated_gif_samples_frames() -> None:
     data = _encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50)
     hashes = hash_image(data, Limits(sample_frames=5))
     assert hashes.frame_count == 30
-    assert [f.index for f in hashes.frames] == [0, 7, 14, 22, 29]
+    assert [f.index for f in hashes.frames if not f.trimmed] == [0, 7, 14, 22, 29]
     assert len({f.pdq for f in hashes.frames}) > 1
 
 
@@ -166,3 +166,16 @@ def test_flat_image_has_low_pdq_quality() -> None:
     """PDQ quality is what lets banks ignore featureless images (quality < 50)."""
     flat = hash_image(_encode(Image.new("RGB", (200, 200), (90, 90, 90)), "PNG"))
     assert flat.first.pdq_quality < 50
+
+
+def test_padded_copy_also_hashed_without_its_border(astronaut: Image.Image) -> None:
+    """Padding defeats PDQ and pHash; the trimmed copy's hashes find the original again."""
+    original = hash_image(_encode(astronaut, "PNG")).first
+    padded = Image.new("RGB", (700, 700), (255, 255, 255))
+    padded.paste(astronaut, (94, 94))
+    hashes = hash_image(_encode(padded, "JPEG", quality=90))
+    assert [f.trimmed for f in hashes.frames] == [False, True]
+    assert _hamming(hashes.first.pdq, original.pdq) > 31
+    assert _hamming(hashes.frames[1].pdq, original.pdq) <= 31
+    assert _hamming(hashes.frames[1].phash, original.phash) <= 8
+    assert not any(f.trimmed for f in hash_image(_encode(astronaut, "JPEG")).frames)

@@ -133,7 +133,9 @@ def _import(args: argparse.Namespace) -> int:
     except (FormatError, BankError, OSError) as exc:
         print(f"harmwatch banks import: {exc}", file=sys.stderr)
         return 1
-    sizes = Matcher(store).reindex()
+    matcher = Matcher(store)
+    matcher.refresh()  # rebuilds and saves the index when the import was large
+    sizes = matcher.index_sizes()
     print(f"{args.bank}: {result.added:,} added, {result.duplicates:,} already present "
           f"(index: {sizes['pdq']:,} PDQ, {sizes['phash']:,} pHash)")
     return 0

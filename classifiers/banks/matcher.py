@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -89,10 +90,10 @@ class Matcher:
             self._index_versions[algorithm] = version
         # Ids are handed out in commit order, so everything committed later lies above upto.
         upto = self.store.max_entry_id()
-        rows = list(self.store.perceptual_since(algorithm, index.max_id, upto))
-        if rows:
-            ids = np.array([r[0] for r in rows], dtype=np.int64)
-            index.add(hex_to_bytes([r[1] for r in rows], index.bits), ids)
+        rows = self.store.perceptual_since(algorithm, index.max_id, upto)
+        while chunk := list(islice(rows, 100_000)):  # streamed: an import may add millions
+            ids = np.array([r[0] for r in chunk], dtype=np.int64)
+            index.add(hex_to_bytes([r[1] for r in chunk], index.bits), ids)
         index.max_id = max(index.max_id, upto)
         if len(index.delta) > self.delta_limit:
             index = self._compact(algorithm, index)
@@ -106,6 +107,10 @@ class Matcher:
         compacted.save(directory)
         self._index_versions[algorithm] = _pointer_text(directory)
         return compacted
+
+    def index_sizes(self) -> dict[str, int]:
+        """Entries searchable per perceptual algorithm (built part plus delta)."""
+        return {algorithm: len(index) for algorithm, index in self._indexes.items()}
 
     def reindex(self) -> dict[str, int]:
         """Rebuild every perceptual index from the store now (after a large import)."""

@@ -9,7 +9,9 @@ Public, stable API (the analyzer imports only these names)::
     media_hashes(data)                   # -> MediaHashes; never raises, error field set
 
 ``ImageHashes`` carries MD5/SHA-1/SHA-256 of the bytes and, per sampled frame, PDQ with
-its quality and eight rotation/flip variants, 64-bit pHash and dHash (all lowercase hex).
+its quality and eight rotation/flip variants, 64-bit pHash and dHash (all lowercase hex);
+frame 0 is hashed a second time without its uniform border when it has one
+(``FrameHashes.trimmed``).
 Pass it to :class:`classifiers.banks.Matcher` to match against the hash banks.
 ``ImageRefused.reason`` is one of: empty, too_many_bytes, not_an_image, too_many_pixels,
 truncated, corrupt.
@@ -27,6 +29,7 @@ from classifiers.media.hashing import (
     crypto_hashes,
     hash_image,
     media_hashes,
+    trim_border,
 )
 
 __all__ = [
@@ -41,4 +44,5 @@ __all__ = [
     "crypto_hashes",
     "hash_image",
     "media_hashes",
+    "trim_border",
 ]

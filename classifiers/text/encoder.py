@@ -31,13 +31,22 @@ def set_threads(threads: int | None) -> None:
 
 
 def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
-    """Dynamic int8 quantisation of the Linear layers (weights int8, activations per batch)."""
-    from torch.ao.quantization import quantize_dynamic
+    """Dynamic int8 quantisation of the Linear layers, except the FFN down-projections.
 
+    Weights become int8, activations are quantised per batch. The down-projections (any
+    Linear with more inputs than outputs, whatever the architecture names it) read the
+    post-GELU activations, whose outliers per-tensor int8 handles badly: quantising them
+    too moved e5 embeddings to a mean cosine of 0.974 and cost 12 F1 points; leaving them
+    in fp32 keeps 0.995 and most of the speed-up.
+    """
+    from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
+
+    spec = {name: default_dynamic_qconfig for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear) and module.in_features <= module.out_features}
     with warnings.catch_warnings():
         # torch marks its quantised tensor API deprecated; it is still the CPU fast path.
         warnings.simplefilter("ignore")
-        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        return quantize_dynamic(model, spec, dtype=torch.qint8)
 
 
 class Encoder:
@@ -70,10 +79,19 @@ class Encoder:
         with torch.inference_mode():
             for lo in range(0, len(order), batch_size):
                 chunk = order[lo : lo + batch_size]
-                batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in chunk]},
-                                           return_tensors="pt")
-                out[chunk] = self._pool(batch["input_ids"], batch["attention_mask"]).numpy()
+                ids, mask = self._pad([encoded[i] for i in chunk])
+                out[chunk] = self._pool(ids, mask).numpy()
         return out
+
+    def _pad(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Right-pad a length-sorted batch (cheaper than ``tokenizer.pad`` at batch size 1)."""
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.tokenizer.pad_token_id or 0, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = torch.tensor(row)
+            mask[i, : len(row)] = 1
+        return ids, mask
 
     def _pool(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state

@@ -10,6 +10,7 @@ Layout and field meanings: docs/formats/evidence-pack.md.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import uuid
@@ -346,16 +347,10 @@ def export_case(client: Elasticsearch, settings: Settings, case_id: str, target:
     ex.writer.add_unlisted(SIGNATURE, key.sign(manifest))
     stamp = _timestamp(ex, settings, manifest)
     ex.writer.close()
-    result = ExportResult(pack_id, kind, Digests_sha256(manifest), len(ex.writer.files) + 1,
+    result = ExportResult(pack_id, kind, hashlib.sha256(manifest).hexdigest(), len(ex.writer.files) + 1,
                           ex.writer.total, len(summaries), missing, stamp, ex.warnings)
     _record_export(client, settings, actor, case_id, result, language)
     return result
-
-
-def Digests_sha256(data: bytes) -> str:  # noqa: N802
-    digests = Digests()
-    digests.update(data)
-    return str(digests.as_dict()["sha256"])
 
 
 def _timestamp(ex: _Export, settings: Settings, manifest: bytes) -> str:

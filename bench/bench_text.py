@@ -1,0 +1,151 @@
+"""Text classifier throughput and accuracy vs a plain ``transformers`` pipeline.
+
+One command: ``.venv/bin/python -m bench.bench_text``. On one CPU thread (so the figures are
+posts/s per core) it times, at batch sizes 1, 16 and 64:
+
+* ``harmwatch fp32`` / ``harmwatch int8``: ``TextClassifier.classify`` end to end, i.e.
+  normalisation, language id, rules, length-bucketed encoder batches under
+  ``torch.inference_mode`` (int8: dynamically quantised Linear layers), head, calibration;
+* ``pipeline fp32``: ``transformers.pipeline("text-classification")`` on the *same* model
+  (encoder + mean pooling + head wrapped as a sequence classifier) and the same texts,
+  already normalised and prefixed for it, so it does strictly less work than ours.
+
+Each figure is the median of three runs. Macro F1 on the test split is computed from each
+scorer's outputs through the same calibration, so the accuracy cost of int8 is visible.
+Results are printed and appended to ``bench/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from classifiers.text import TextClassifier
+from classifiers.text.language import normalize_and_detect
+from classifiers.text.rules import evidence
+from harmwatch.contract import CATEGORIES
+from models.train import evaluate, label_matrix, load_corpus
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+HEADER = "# Benchmark results\n\nAppend-only: each run adds a dated section with its command.\n"
+BATCH_SIZES = (1, 16, 64)
+
+
+def pipeline_for(clf: TextClassifier):
+    """A stock text-classification pipeline around the classifier's own encoder and head."""
+    from transformers import PreTrainedModel, pipeline
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    encoder, head = clf.encoder.model, clf.artefacts.head
+
+    class MeanPoolClassifier(PreTrainedModel):
+        config_class = type(encoder.config)
+        base_model_prefix = "encoder"
+        _supports_sdpa = True  # attention runs inside the wrapped encoder, as configured there
+
+        def __init__(self, config) -> None:
+            super().__init__(config)
+            self.encoder, self.head = encoder, head
+
+        def forward(self, input_ids=None, attention_mask=None, **_):
+            pooled = clf.encoder._pool(input_ids, attention_mask)
+            return SequenceClassifierOutput(logits=self.head(pooled))
+
+    config = copy.deepcopy(encoder.config)
+    config.id2label = dict(enumerate(CATEGORIES))
+    config.label2id = {c: i for i, c in enumerate(CATEGORIES)}
+    config.problem_type = "multi_label_classification"
+    model = MeanPoolClassifier(config).eval()
+    return pipeline("text-classification", model=model, tokenizer=clf.encoder.tokenizer,
+                    device=-1, top_k=None, function_to_apply="sigmoid", truncation=True,
+                    max_length=clf.encoder.max_length)
+
+
+def pipeline_scores(pipe, clf: TextClassifier, texts: list[str], batch_size: int) -> np.ndarray:
+    """Calibrated scores from the pipeline's sigmoid outputs (rules and calibration added)."""
+    prepared = [normalize_and_detect(t) for t in texts]
+    inputs = [clf.encoder.prefix + norm.text for norm, _ in prepared]
+    outputs = pipe(inputs, batch_size=batch_size)
+    prob = np.array([[next(o["score"] for o in out if o["label"] == c) for c in CATEGORIES]
+                     for out in outputs])
+    rule_ev = np.array([[evidence(clf.rules.match(t, norm))[c] for c in CATEGORIES]
+                        for t, (norm, _) in zip(texts, prepared, strict=True)])
+    return clf.artefacts.calibrator.apply(prob, rule_ev)
+
+
+def ours_scores(clf: TextClassifier, texts: list[str], batch_size: int) -> np.ndarray:
+    clf.batch_size = batch_size
+    return np.array([[a.scores[c] for c in CATEGORIES] for a in clf.classify(texts)])
+
+
+def timed(fn, texts: list[str], batch_size: int, repeats: int) -> float:
+    """Median posts/s of ``fn(texts, batch_size)`` over ``repeats`` runs (after a warm-up)."""
+    fn(texts[:batch_size], batch_size)
+    rates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn(texts, batch_size)
+        rates.append(len(texts) / (time.perf_counter() - started))
+    return statistics.median(rates)
+
+
+def run(n_texts: int, repeats: int) -> str:
+    torch.set_num_threads(1)
+    test = [r for r in load_corpus() if r["split"] == "test"]
+    texts, labels = [r["text"] for r in test], label_matrix(test)
+    timing = texts[:: max(1, len(texts) // n_texts)][:n_texts]
+    fp32 = TextClassifier.load(threads=1)
+    int8 = TextClassifier.load(threads=1, quantize=True)
+    pipe = pipeline_for(fp32)
+    scorers = {
+        "pipeline fp32": lambda t, b: pipeline_scores(pipe, fp32, t, b),
+        "harmwatch fp32": lambda t, b: ours_scores(fp32, t, b),
+        "harmwatch int8": lambda t, b: ours_scores(int8, t, b),
+    }
+    f1 = {name: evaluate(fn(texts, 16), labels)["macro"]["f1"] for name, fn in scorers.items()}
+    rates = {(name, b): timed(fn, timing, b, repeats)
+             for b in BATCH_SIZES for name, fn in scorers.items()}
+    lines = ["| scorer | macro F1 (test) | " + " | ".join(f"posts/s b={b}" for b in BATCH_SIZES)
+             + " | " + " | ".join(f"× pipeline b={b}" for b in BATCH_SIZES) + " |",
+             "|---" * (2 + 2 * len(BATCH_SIZES)) + "|"]
+    for name in scorers:
+        speed = " | ".join(f"{rates[name, b]:.1f}" for b in BATCH_SIZES)
+        ratio = " | ".join(f"{rates[name, b] / rates['pipeline fp32', b]:.2f}"
+                           for b in BATCH_SIZES)
+        lines.append(f"| {name} | {f1[name]:.3f} | {speed} | {ratio} |")
+    return "\n".join([
+        f"## Text classifier, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"Command: `.venv/bin/python -m bench.bench_text` (torch threads = 1, so posts/s per "
+        f"core; {len(timing)} test-split posts timed, median of {repeats} runs; F1 on all "
+        f"{len(texts)} test posts). Model `{fp32.model_version}`, torch {torch.__version__}.",
+        "",
+        *lines,
+        "",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--texts", type=int, default=128, help="posts timed per run")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-append", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    report = run(args.texts, args.repeats)
+    print(report)
+    if not args.no_append:
+        with RESULTS.open("a", encoding="utf-8") as fh:  # append only: others write here too
+            fh.write(("" if fh.tell() else HEADER) + "\n" + report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""Accounts, sessions, CSRF, throttling and the full role x route matrix of the review UI."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from review_ui import api, pages
+from review_ui.accounts import AccountError, authenticate, create_user, get_user, update_user
+from review_ui.permissions import PUBLIC_ROUTES, ROUTE_ROLES, allowed
+from review_ui.security import SESSION_COOKIE
+from tests.ui_support import PASSWORD, login, login_token, new_user, seed_one, ui_client
+
+pytestmark = pytest.mark.integration
+
+ROLES = ("analyst", "liaison", "admin")
+
+
+def _routes() -> list[tuple[str, str, str]]:
+    """(name, method, path) of every page and API route."""
+    found = []
+    for router in (pages.router, api.router):
+        for route in router.routes:
+            for method in sorted(route.methods - {"HEAD"}):
+                found.append((route.name, method, route.path))
+    return found
+
+
+@pytest.fixture(scope="module")
+def app_client(services):
+    with ui_client(services) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def item(services):
+    return seed_one(services, media=[b"\x89PNG\r\n\x1a\n" + b"0" * 32], snapshot=b"<p>x</p>")
+
+
+def test_every_route_is_in_the_permissions_table():
+    names = {name for name, _, _ in _routes()}
+    assert names - set(ROUTE_ROLES) - PUBLIC_ROUTES == set()
+    assert set(ROUTE_ROLES) - names == set(), "stale entries in ROUTE_ROLES"
+
+
+def _request(client, method, path, item_id, headers):
+    url = path.replace("{item_id}", item_id).replace("{index}", "0")
+    if method == "GET":
+        return client.get(url, headers=headers)
+    if url.startswith("/api/"):
+        return client.request(method, url, headers=headers, json={})
+    return client.request(method, url, headers=headers, data={})
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_route_matrix(services, app_client, item, role):
+    """Each role is refused exactly the routes the permissions table does not give it."""
+    username = new_user(services, role)
+    store = app_client.app.state.sessions
+    app_client.cookies.clear()
+    failures = []
+    for name, method, path in _routes():
+        if name in PUBLIC_ROUTES:
+            continue
+        cookie, csrf = store.create(username, "testclient")
+        response = _request(app_client, method, path, item["item_id"],
+                            {"X-CSRF-Token": csrf, "Cookie": f"{SESSION_COOKIE}={cookie}"})
+        denied = response.status_code == 403 and "may not" in response.text
+        if denied == allowed(name, role) or response.status_code in (401, 500):
+            failures.append((name, method, response.status_code))
+    app_client.cookies.clear()
+    assert failures == []
+
+
+def test_signed_out_requests_are_sent_to_login(app_client, item):
+    app_client.cookies.clear()
+    for name, method, path in _routes():
+        if name in PUBLIC_ROUTES:
+            continue
+        response = _request(app_client, method, path, item["item_id"], {})
+        if path.startswith("/api/"):
+            assert response.status_code in (401, 422), (name, response.status_code)
+        else:
+            assert response.status_code in (303, 422), (name, response.status_code)
+            if response.status_code == 303:
+                assert response.headers["location"].startswith("/login?next=")
+
+
+def _set_cookie(response, name: str) -> str | None:
+    for key, value in response.headers.multi_items():
+        if key == "set-cookie" and value.startswith(f"{name}="):
+            return value.split(";", 1)[0].split("=", 1)[1]
+    return None
+
+
+def test_login_rotates_the_session_id(services, app_client):
+    """A session id planted before sign-in is never the one used after (no fixation)."""
+    username = new_user(services, "analyst")
+    store = app_client.app.state.sessions
+    planted, _ = store.create(new_user(services, "analyst"), "attacker")
+    app_client.cookies.clear()
+    page = app_client.get("/login")
+    login_cookie = _set_cookie(page, "hw_login")
+    form_token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    app_client.cookies.clear()
+    response = app_client.post(
+        "/login", data={"username": username, "password": PASSWORD, "csrf_token": form_token},
+        headers={"Cookie": f"hw_login={login_cookie}; {SESSION_COOKIE}={planted}"})
+    assert response.status_code == 303
+    after = _set_cookie(response, SESSION_COOKIE)
+    assert after and after != planted
+    assert store.load(planted) is None, "the old session must be deleted at login"
+    assert store.load(after) is not None
+
+
+def test_session_cookie_flags(services, app_client):
+    username = new_user(services, "analyst")
+    response = app_client.post("/login", data={"username": username, "password": PASSWORD,
+                                               "csrf_token": login_token(app_client)})
+    header = next(v for k, v in response.headers.multi_items()
+                  if k == "set-cookie" and v.startswith(SESSION_COOKIE))
+    assert "HttpOnly" in header and "SameSite=strict" in header.replace("Strict", "strict")
+    assert "Secure" not in header  # ui_secure_cookies is off in tests
+    app_client.cookies.clear()
+
+
+def test_secure_cookie_setting(services):
+    with ui_client(services.model_copy(update={"ui_secure_cookies": True})) as client:
+        username = new_user(services, "analyst")
+        response = client.post("/login", data={"username": username, "password": PASSWORD,
+                                               "csrf_token": login_token(client)})
+        assert "Secure" in response.headers["set-cookie"]
+
+
+def test_csrf_is_required_on_forms_and_api(services, app_client, item):
+    username = new_user(services, "analyst")
+    csrf = login(app_client, username)
+    url = f"/api/items/{item['item_id']}/notes"
+    assert app_client.post(url, json={"text": "x"}).status_code == 403
+    assert app_client.post(url, json={"text": "x"},
+                           headers={"X-CSRF-Token": "forged"}).status_code == 403
+    assert app_client.post(f"/items/{item['item_id']}/notes",
+                           data={"text": "x", "csrf_token": "forged"}).status_code == 403
+    cross_site = {"X-CSRF-Token": csrf, "Origin": "https://evil.example"}
+    assert app_client.post(url, json={"text": "x"}, headers=cross_site).status_code == 403
+    assert app_client.post(url, json={"text": "x"},
+                           headers={"X-CSRF-Token": csrf}).status_code == 200
+    app_client.cookies.clear()
+
+
+def test_login_form_needs_its_token(services, app_client):
+    username = new_user(services, "analyst")
+    response = app_client.post("/login", data={"username": username, "password": PASSWORD,
+                                               "csrf_token": "made-up"})
+    assert response.status_code == 403
+    assert SESSION_COOKIE not in app_client.cookies
+
+
+def test_failed_logins_are_throttled(services):
+    username = new_user(services, "analyst")
+    with ui_client(services) as client:
+        for _ in range(5):
+            response = client.post("/login", data={"username": username, "password": "wrong!",
+                                                   "csrf_token": login_token(client)})
+            assert response.status_code == 401
+        response = client.post("/login", data={"username": username, "password": PASSWORD,
+                                               "csrf_token": login_token(client)})
+        assert response.status_code == 429, "the right password is refused while throttled"
+
+
+def test_logout_ends_the_session(services, app_client):
+    username = new_user(services, "analyst")
+    csrf = login(app_client, username)
+    cookie = app_client.cookies.get(SESSION_COOKIE)
+    assert app_client.post("/logout", data={"csrf_token": csrf}).status_code == 303
+    app_client.cookies.set(SESSION_COOKIE, cookie)
+    assert app_client.get("/api/me").status_code == 401
+    app_client.cookies.clear()
+
+
+def test_password_change_ends_other_sessions(services, app_client):
+    username = new_user(services, "analyst")
+    with ui_client(services) as other:
+        login(other, username)
+        csrf = login(app_client, username)
+        response = app_client.post("/settings/password", data={
+            "csrf_token": csrf, "current_password": PASSWORD,
+            "new_password": "a-new-long-password"})
+        assert response.headers["location"] == "/settings?saved=password"
+        assert other.get("/api/me").status_code == 401
+        assert app_client.get("/api/me").status_code == 200
+    client, settings = app_client.app.state.es, services
+    assert authenticate(client, settings, username, "a-new-long-password")
+    assert not authenticate(client, settings, username, PASSWORD)
+    app_client.cookies.clear()
+
+
+def test_wrong_current_password_is_refused(services, app_client):
+    username = new_user(services, "analyst")
+    csrf = login(app_client, username)
+    response = app_client.post("/settings/password", data={
+        "csrf_token": csrf, "current_password": "nope-nope-nope", "new_password": "x" * 12})
+    assert response.headers["location"] == "/settings?error=wrong_password"
+    app_client.cookies.clear()
+
+
+def test_disabled_user_is_signed_out_and_cannot_log_in(services, app_client):
+    username = new_user(services, "analyst")
+    login(app_client, username)
+    update_user(app_client.app.state.es, services, username, disabled=True)
+    assert app_client.get("/api/me").status_code == 401
+    response = app_client.post("/login", data={"username": username, "password": PASSWORD,
+                                               "csrf_token": login_token(app_client)})
+    assert response.status_code == 401
+    app_client.cookies.clear()
+
+
+def test_accounts_validate_and_hash(services, app_client):
+    client = app_client.app.state.es
+    with pytest.raises(AccountError):
+        create_user(client, services, "Bad Name", PASSWORD, "analyst")
+    with pytest.raises(AccountError):
+        create_user(client, services, "shortpw", "short", "analyst")
+    with pytest.raises(AccountError):
+        create_user(client, services, "badrole", PASSWORD, "root")
+    username = new_user(services, "admin")
+    with pytest.raises(AccountError, match="exists"):
+        create_user(client, services, username, PASSWORD, "admin")
+    stored = client.get(index=f"{services.es_index_prefix}-users", id=username)["_source"]
+    assert stored["password_hash"].startswith("$argon2id$")
+    assert get_user(client, services, username).role == "admin"
+
+
+def test_open_redirects_are_refused(services, app_client):
+    username = new_user(services, "analyst")
+    response = app_client.post("/login", data={
+        "username": username, "password": PASSWORD, "csrf_token": login_token(app_client),
+        "next": "//evil.example/x"})
+    assert response.headers["location"] == "/queue"
+    app_client.cookies.clear()
+
+
+def test_login_page_language(app_client):
+    page = app_client.get("/login?lang=vi")
+    assert "Đăng nhập" in page.text
+    assert re.search(r'<html lang="vi">', page.text)
+    assert "English" in app_client.get("/login").text  # the other language is offered

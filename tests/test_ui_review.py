@@ -1,0 +1,262 @@
+"""The queue, claims, decisions, reveals and wellness against the real Elasticsearch."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from harmwatch.contract import CATEGORIES, utcnow
+from harmwatch.documents import items_alias, put_thresholds
+from review_ui import review, samples
+from review_ui.review import Conflict, Decision, QueueFilters
+from tests.ui_support import login, new_user, seed, seed_one, ui_client, unique_source
+
+pytestmark = pytest.mark.integration
+
+LOW = {c: 0.0 for c in CATEGORIES}
+
+
+@pytest.fixture(scope="module")
+def app_client(services):
+    with ui_client(services) as client:
+        yield client
+
+
+def _queue(client, settings, role="analyst", username="x", **filters):
+    return review.search_queue(client, settings, QueueFilters(**filters), role, username)
+
+
+def test_queue_applies_thresholds_and_bank_matches(services, app_client):
+    es = app_client.app.state.es
+    source = unique_source()
+    above = seed_one(services, source=source, scores=LOW | {"violence": 0.95})
+    below = seed_one(services, source=source, scores=LOW | {"violence": 0.2})
+    matched = seed_one(services, source=source, scores=LOW | {"violence": 0.1}, match=True,
+                       media=[samples.png_bytes(1)])
+    ids = [i["item_id"] for i in _queue(es, services, source=source).items]
+    assert matched["item_id"] == ids[0], "a bank match comes first"
+    assert set(ids) == {above["item_id"], matched["item_id"]}
+    assert below["item_id"] not in ids
+    put_thresholds(es, services, {"violence": 0.15}, user="test")
+    try:
+        ids = [i["item_id"] for i in _queue(es, services, source=source).items]
+        assert below["item_id"] in ids, "a threshold change applies at once"
+    finally:
+        put_thresholds(es, services, {"violence": 0.6}, user="test")
+
+
+def test_search_ignores_diacritics(services, app_client):
+    es = app_client.app.state.es
+    source = unique_source()
+    hit = seed_one(services, source=source, text="Cô giáo ở Đà Nẵng bắt nạt trẻ em")
+    seed_one(services, source=source, text="nothing relevant here")
+    for query in ("da nang", "Đà Nẵng", "TRE EM", "bat nat"):
+        ids = [i["item_id"] for i in _queue(es, services, source=source, q=query).items]
+        assert ids == [hit["item_id"]], query
+
+
+def test_filters(services, app_client):
+    es = app_client.app.state.es
+    source = unique_source()
+    vi = seed_one(services, source=source, language="vi",
+                  scores=LOW | {"trafficking": 0.9})
+    en = seed_one(services, source=source, language="en", scores=LOW | {"grooming": 0.9},
+                  age_minutes=3 * 24 * 60)
+    def ids(**f):
+        return [i["item_id"] for i in _queue(es, services, source=source, **f).items]
+    assert ids(language="en") == [en["item_id"]]
+    assert ids(category="trafficking") == [vi["item_id"]]
+    today = utcnow().date()
+    assert ids(date_from=today) == [vi["item_id"]]
+    assert ids(date_to=today - timedelta(days=2)) == [en["item_id"]]
+    user = new_user(services, "analyst")
+    review.claim(es, services, vi["item_id"], user, "analyst")
+    es.indices.refresh(index=items_alias(services))
+    assert [i["item_id"] for i in review.search_queue(
+        es, services, QueueFilters(source=source, assignee="me"), "analyst", user).items] == [
+        vi["item_id"]]
+    with pytest.raises(review.ReviewError):
+        ids(category="nonsense")
+
+
+def test_pagination_uses_search_after(services, app_client):
+    es = app_client.app.state.es
+    source = unique_source()
+    docs = seed(services, 7, source=source)
+    seen, cursor = [], None
+    while True:
+        page = _queue(es, services, source=source, cursor=cursor, size=3)
+        seen += [i["item_id"] for i in page.items]
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(d["item_id"] for d in docs)
+    assert len(seen) == len(set(seen)) == 7
+    with pytest.raises(review.ReviewError):
+        _queue(es, services, cursor="bm90LWEtY3Vyc29y")
+
+
+def test_claims_are_exclusive_under_concurrency(services, app_client):
+    es = app_client.app.state.es
+    item = seed_one(services)
+    users = [new_user(services, "analyst") for _ in range(6)]
+    winners, barrier = [], threading.Barrier(len(users))
+
+    def grab(user):
+        barrier.wait()
+        try:
+            review.claim(es, services, item["item_id"], user, "analyst")
+            winners.append(user)
+        except Conflict:
+            pass
+
+    threads = [threading.Thread(target=grab, args=(u,)) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1
+    loser = next(u for u in users if u not in winners)
+    with pytest.raises(Conflict):
+        review.decide(es, services, item["item_id"], loser, "analyst", Decision("dismiss"))
+
+
+def test_claims_expire(services, app_client):
+    es = app_client.app.state.es
+    item = seed_one(services)
+    first, second = new_user(services, "analyst"), new_user(services, "analyst")
+    review.claim(es, services, item["item_id"], first, "analyst", minutes=-1)
+    review.claim(es, services, item["item_id"], second, "analyst")  # the old claim lapsed
+    with pytest.raises(Conflict):
+        review.claim(es, services, item["item_id"], first, "analyst")
+
+
+def test_decide_requires_a_claim_and_confirm_feeds_the_bank(services, app_client):
+    from classifiers.banks import CONFIRMED_BANK, BankStore
+
+    item = seed_one(services, media=[samples.png_bytes(77)])
+    user = new_user(services, "analyst")
+    csrf = login(app_client, user)
+    headers = {"X-CSRF-Token": csrf}
+    url = f"/api/items/{item['item_id']}"
+    body = {"action": "confirm", "category": "grooming", "severity": "high", "note": "clear"}
+    assert app_client.post(f"{url}/decision", json=body, headers=headers).status_code == 409
+    assert app_client.post(f"{url}/claim", headers=headers).json()["user"] == user
+    incomplete = {"action": "confirm", "category": "grooming"}
+    assert app_client.post(f"{url}/decision", json=incomplete, headers=headers
+                           ).status_code == 400
+    decided = app_client.post(f"{url}/decision", json=body, headers=headers).json()
+    assert decided["status"] == "confirmed" and decided["user"] == user
+    stored = app_client.get(url).json()
+    assert stored["status"] == "confirmed" and stored["claim"] is None
+    assert stored["notes"][0]["text"] == "clear"
+    store = BankStore(services.resolved_banks_dir)
+    try:
+        entries = [e for e in store.entries(CONFIRMED_BANK)
+                   if e.sha256 == item["media"][0]["sha256"]]
+    finally:
+        store.close()
+    assert len(entries) == 1
+    assert app_client.post(f"{url}/claim", headers=headers).status_code == 409
+    app_client.cookies.clear()
+
+
+def test_bulk_actions(services, app_client):
+    source = unique_source()
+    docs = seed(services, 3, source=source)
+    other = new_user(services, "analyst")
+    es = app_client.app.state.es
+    review.claim(es, services, docs[0]["item_id"], other, "analyst")
+    csrf = login(app_client, new_user(services, "analyst"))
+    response = app_client.post("/queue/bulk", data={
+        "csrf_token": csrf, "action": "dismiss", "item_ids": [d["item_id"] for d in docs]})
+    assert response.headers["location"] == "/queue?done=2&failed=1"
+    response = app_client.post("/api/bulk", headers={"X-CSRF-Token": csrf}, json={
+        "action": "escalate", "item_ids": [docs[0]["item_id"]]})
+    assert docs[0]["item_id"] in response.json()["failed"]
+    app_client.cookies.clear()
+
+
+def test_liaison_sees_only_escalated_and_confirmed(services, app_client):
+    es = app_client.app.state.es
+    fresh, escalated = seed_one(services), seed_one(services)
+    analyst = new_user(services, "analyst")
+    review.claim(es, services, escalated["item_id"], analyst, "analyst")
+    review.decide(es, services, escalated["item_id"], analyst, "analyst", Decision("escalate"))
+    login(app_client, new_user(services, "liaison"))
+    assert app_client.get(f"/items/{fresh['item_id']}").status_code == 404
+    assert app_client.get(f"/items/{escalated['item_id']}").status_code == 200
+    assert app_client.get("/api/queue?status=new").status_code == 400
+    app_client.cookies.clear()
+
+
+def test_reveal_is_recorded_counted_and_gates_the_original(services, app_client):
+    item = seed_one(services, media=[samples.png_bytes(5), samples.png_bytes(6)])
+    user = new_user(services, "analyst")
+    es = app_client.app.state.es
+    from review_ui.accounts import update_user
+
+    update_user(es, services, user, prefs={"break_every": 2})
+    csrf = login(app_client, user)
+    base = f"/media/{item['item_id']}"
+    preview = app_client.get(f"{base}/0/preview")
+    assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
+    assert app_client.get(f"{base}/0").status_code == 403, "no original before a reveal"
+    first = app_client.post(f"/api/items/{item['item_id']}/media/0/reveal",
+                            headers={"X-CSRF-Token": csrf}).json()
+    assert first["reveals_this_session"] == 1 and not first["break_due"]
+    second = app_client.post(f"/api/items/{item['item_id']}/media/1/reveal",
+                             headers={"X-CSRF-Token": csrf}).json()
+    assert second["break_due"], "the break reminder comes at the configured count"
+    original = app_client.get(f"{base}/0")
+    assert original.status_code == 200
+    assert original.headers["content-type"] == "image/png"
+    assert original.headers["x-content-type-options"] == "nosniff"
+    reveals = es.get(index=items_alias(services), id=item["item_id"])["_source"]["reveals"]
+    assert [(r["user"], r["media_index"]) for r in reveals] == [(user, 0), (user, 1)]
+    page = app_client.get(f"/items/{item['item_id']}")
+    assert 'id="break-reminder" class="break"' in page.text
+    assert ' hidden>' not in page.text.split('id="break-reminder"')[1][:60]
+    app_client.cookies.clear()
+
+
+def test_text_only_review_when_a_hash_match_decides(services, app_client):
+    item = seed_one(services, match=True, media=[samples.png_bytes(9)])
+    login(app_client, new_user(services, "analyst"))
+    page = app_client.get(f"/items/{item['item_id']}")
+    assert 'id="text-only"' in page.text and "/preview" not in page.text
+    shown = app_client.get(f"/items/{item['item_id']}?media=show")
+    assert "/preview" in shown.text
+    assert "ncmec" in page.text and "2026-11" in page.text  # bank, list version
+    app_client.cookies.clear()
+
+
+def test_related_posts_by_the_same_author(services, app_client):
+    source = unique_source()
+    first, second = seed(services, 2, source=source, author="same-author")
+    seed_one(services, source=source, author="someone-else")
+    login(app_client, new_user(services, "analyst"))
+    page = app_client.get(f"/items/{first['item_id']}").text
+    related = page.split("Other flagged posts")[1]
+    assert f"/items/{second['item_id']}" in related
+    assert related.count("<li>") == 1
+    app_client.cookies.clear()
+
+
+def test_settings_change_language_and_wellness(services, app_client):
+    user = new_user(services, "analyst", locale="en")
+    csrf = login(app_client, user)
+    assert "Review queue" in app_client.get("/queue").text
+    response = app_client.post("/settings", data={
+        "csrf_token": csrf, "locale": "vi", "timezone": "Asia/Ho_Chi_Minh",
+        "break_every": "5", "blur": "true"})
+    assert response.status_code == 303
+    me = app_client.get("/api/me").json()
+    assert me["locale"] == "vi" and me["prefs"]["grayscale"] is False
+    assert me["prefs"]["break_every"] == 5
+    assert "Hàng đợi xem xét" in app_client.get("/queue").text
+    app_client.post("/locale", data={"csrf_token": csrf, "locale": "en"})
+    assert "Review queue" in app_client.get("/queue").text
+    app_client.cookies.clear()
