@@ -10,7 +10,7 @@ posts/s per core) it times, at batch sizes 1, 16 and 64:
   (encoder + mean pooling + head wrapped as a sequence classifier) and the same texts,
   already normalised and prefixed for it, so it does strictly less work than ours.
 
-Each figure is the median of three runs. Macro F1 on the test split is computed from each
+Each figure is the median of three interleaved runs. Macro F1 on the test split is computed from each
 scorer's outputs through the same calibration, so the accuracy cost of int8 is visible.
 Results are printed and appended to ``bench/RESULTS.md``.
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import sys
 import time
@@ -86,15 +87,18 @@ def ours_scores(clf: TextClassifier, texts: list[str], batch_size: int) -> np.nd
     return np.array([[a.scores[c] for c in CATEGORIES] for a in clf.classify(texts)])
 
 
-def timed(fn, texts: list[str], batch_size: int, repeats: int) -> float:
-    """Median posts/s of ``fn(texts, batch_size)`` over ``repeats`` runs (after a warm-up)."""
-    fn(texts[:batch_size], batch_size)
-    rates = []
+def measure(scorers: dict, texts: list[str], batch_size: int, repeats: int) -> dict[str, float]:
+    """Median posts/s per scorer. Runs are interleaved (each repeat runs every scorer once),
+    so that load from other processes on a shared machine hits all scorers alike."""
+    for fn in scorers.values():
+        fn(texts[:batch_size], batch_size)  # warm-up
+    rates: dict[str, list[float]] = {name: [] for name in scorers}
     for _ in range(repeats):
-        started = time.perf_counter()
-        fn(texts, batch_size)
-        rates.append(len(texts) / (time.perf_counter() - started))
-    return statistics.median(rates)
+        for name, fn in scorers.items():
+            started = time.perf_counter()
+            fn(texts, batch_size)
+            rates[name].append(len(texts) / (time.perf_counter() - started))
+    return {name: statistics.median(values) for name, values in rates.items()}
 
 
 def run(n_texts: int, repeats: int) -> str:
@@ -111,8 +115,10 @@ def run(n_texts: int, repeats: int) -> str:
         "harmwatch int8": lambda t, b: ours_scores(int8, t, b),
     }
     f1 = {name: evaluate(fn(texts, 16), labels)["macro"]["f1"] for name, fn in scorers.items()}
-    rates = {(name, b): timed(fn, timing, b, repeats)
-             for b in BATCH_SIZES for name, fn in scorers.items()}
+    load_before = os.getloadavg()[0]
+    rates = {(name, b): rate for b in BATCH_SIZES
+             for name, rate in measure(scorers, timing, b, repeats).items()}
+    load = f"1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     lines = ["| scorer | macro F1 (test) | " + " | ".join(f"posts/s b={b}" for b in BATCH_SIZES)
              + " | " + " | ".join(f"× pipeline b={b}" for b in BATCH_SIZES) + " |",
              "|---" * (2 + 2 * len(BATCH_SIZES)) + "|"]
@@ -126,7 +132,8 @@ def run(n_texts: int, repeats: int) -> str:
         "",
         f"Command: `.venv/bin/python -m bench.bench_text` (torch threads = 1, so posts/s per "
         f"core; {len(timing)} test-split posts timed, median of {repeats} runs; F1 on all "
-        f"{len(texts)} test posts). Model `{fp32.model_version}`, torch {torch.__version__}.",
+        f"{len(texts)} test posts). Model `{fp32.model_version}`, torch {torch.__version__}; "
+        f"{os.cpu_count()} CPUs shared with other work ({load}).",
         "",
         *lines,
         "",

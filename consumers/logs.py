@@ -35,10 +35,33 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class RepeatFilter(logging.Filter):
+    """Let each distinct message template through once per ``interval`` seconds.
+
+    While a broker is down, the Kafka client logs the same connection error many times a
+    second; one line per kind every few seconds says as much without drowning the rest.
+    """
+
+    def __init__(self, interval: float = 10.0) -> None:
+        super().__init__()
+        self.interval = interval
+        self.last: dict[tuple[str, object], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(("kafka", "elastic_transport")):
+            return True
+        key = (record.name, record.msg)
+        if record.created - self.last.get(key, float("-inf")) < self.interval:
+            return False
+        self.last[key] = record.created
+        return True
+
+
 def configure_logging(stage: str, worker: int, level: str = "INFO") -> None:
     """Send this process's logs to stderr as JSON lines tagged with stage and worker."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter({"stage": stage, "worker": worker}))
+    handler.addFilter(RepeatFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

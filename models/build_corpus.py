@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - the template tables read best one example per line, however long.
 """Build harmwatch's seed corpus: templated, non-graphic Vietnamese and English examples.
 
 There is no public labelled corpus of Vietnamese child-safety text, and real harmful posts
@@ -266,7 +267,7 @@ def _template_splits(sources: list[tuple[list[str], str, str, str]]) -> list[str
     dealt round-robin: one in seven to test, one in seven to validation, the rest to train.
     """
     groups: dict[tuple[str, str, str], list[int]] = {}
-    for index, (labels, lang, template, kind) in enumerate(sources):
+    for index, (labels, lang, _, kind) in enumerate(sources):
         groups.setdefault((kind, labels[0] if labels else "-", lang), []).append(index)
     splits = ["train"] * len(sources)
     for members in groups.values():

@@ -43,7 +43,9 @@ ITEMS_ALIAS = "harmwatch-items"
 def fetch_decisions(client: Any, index: str = ITEMS_ALIAS, limit: int = 50_000) -> list[dict]:
     """Analysts' final decisions as labelled rows ``{"text", "labels"}``.
 
-    The one function to adjust if the item mapping changes.
+    The one function to adjust if the item mapping changes. It reads at most 10,000
+    decisions (one search page); paging with ``search_after`` needs a sort field the item
+    mapping does not define yet.
     """
     query = {"bool": {"filter": [{"terms": {"decision.status": ["confirmed", "dismissed"]}}]}}
     rows = []

@@ -38,7 +38,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self';
        "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # same-origin POSTs keep a real Origin header
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
@@ -87,10 +87,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _name_openapi_route(app)
 
     from review_ui import admin, api, pages
+    from review_ui.evidence import routes as evidence_routes
 
     app.include_router(pages.router)
     app.include_router(api.router)
     app.include_router(admin.router)
+    app.include_router(evidence_routes.router)  # liaison cases and evidence packs
     _install_handlers(app)
     app.middleware("http")(_security_headers)
     return app

@@ -101,4 +101,5 @@ def format_share(value: float | None) -> str:
 
 def language_name(code: str) -> str:
     """'Tiếng Việt' / 'English' — each language named in itself."""
-    return Locale.parse(code).get_display_name(code).capitalize()
+    name = Locale.parse(code).get_display_name(code) or code
+    return name[:1].upper() + name[1:]

@@ -95,13 +95,17 @@ def audit_head_alias(settings: Settings) -> str:
     return settings.index_name("audit-head")
 
 
+def ensure_audit_indices(client: Elasticsearch, settings: Settings) -> None:
+    """Idempotently create the audit chain's indices (for tools that only write audit)."""
+    _ensure_versioned_index(client, audit_alias(settings), AUDIT_VERSION, AUDIT_MAPPING, shards=1)
+    _ensure_versioned_index(client, audit_head_alias(settings), 1, AUDIT_HEAD_MAPPING, shards=1)
+
+
 def ensure_ui_indices(client: Elasticsearch, settings: Settings) -> None:
     """Idempotently create every index the UI reads or writes (including ``items``)."""
     ensure_indices(client, settings)
-    for alias, version, mapping in (
-        (users_alias(settings), USERS_VERSION, USERS_MAPPING),
-        (sessions_alias(settings), SESSIONS_VERSION, SESSIONS_MAPPING),
-        (audit_alias(settings), AUDIT_VERSION, AUDIT_MAPPING),
-        (audit_head_alias(settings), 1, AUDIT_HEAD_MAPPING),
-    ):
-        _ensure_versioned_index(client, alias, version, mapping, shards=1)
+    _ensure_versioned_index(client, users_alias(settings), USERS_VERSION, USERS_MAPPING,
+                            shards=1)
+    _ensure_versioned_index(client, sessions_alias(settings), SESSIONS_VERSION,
+                            SESSIONS_MAPPING, shards=1)
+    ensure_audit_indices(client, settings)

@@ -99,6 +99,7 @@ def login(
     if old:
         state.sessions.delete(old)  # a new id at every login: no session fixation
     cookie, _ = state.sessions.create(user.username, client_ip(request))
+    state.sessions.purge_expired()
     audit.record(state.es, state.settings, audit.Actor(user.username, user.role, actor.ip,
                                                        actor.user_agent), "login", user.username)
     response = _redirect(_safe_next(next))

@@ -22,7 +22,6 @@ from harmwatch.search import fold
 from harmwatch.settings import Settings
 from review_ui.permissions import DECIDABLE_STATUSES, VISIBLE_STATUSES
 
-CLAIM_MINUTES = 15
 PAGE_SIZE = 50
 ACTIONS = {"confirm": "confirmed", "dismiss": "dismissed", "escalate": "escalated"}
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -178,7 +177,7 @@ def _update(client: Elasticsearch, settings: Settings, doc: dict[str, Any],
     try:
         client.update(index=items_alias(settings), id=doc["_id"], doc=changes,
                       if_seq_no=doc["_seq_no"], if_primary_term=doc["_primary_term"],
-                      refresh="wait_for" if refresh else None)
+                      refresh=True if refresh else None)
     except ConflictError as exc:
         raise Conflict("the item changed meanwhile; reload it") from exc
 
@@ -189,8 +188,12 @@ def _check_decidable(source: dict[str, Any], role: str) -> None:
 
 
 def claim(client: Elasticsearch, settings: Settings, item_id: str, username: str, role: str,
-          minutes: int = CLAIM_MINUTES) -> dict[str, Any]:
-    """Hold the item for ``minutes`` (renewing one's own claim); refused if someone holds it."""
+          minutes: int | None = None) -> dict[str, Any]:
+    """Hold the item (``settings.ui_claim_minutes`` unless given), renewing one's own claim.
+
+    Refused with :class:`Conflict` while someone else's claim is unexpired.
+    """
+    minutes = settings.ui_claim_minutes if minutes is None else minutes
     doc = _get(client, settings, item_id, role)
     _check_decidable(doc["_source"], role)
     held = active_claim(doc["_source"])

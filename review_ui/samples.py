@@ -31,7 +31,7 @@ from harmwatch.contract import (
     content_hash,
     utcnow,
 )
-from harmwatch.documents import item_document, items_alias
+from harmwatch.documents import ensure_indices, item_document, items_alias
 from harmwatch.settings import Settings
 
 VI_PHRASES = ("trẻ em bị bắt nạt ở trường", "gặp riêng em nhé, đừng nói với bố mẹ",
@@ -102,9 +102,14 @@ def sample_document(n: int, **options: Any) -> dict[str, Any]:
 
 def index_documents(client: Elasticsearch, settings: Settings,
                     docs: list[dict[str, Any]]) -> None:
-    """Write item documents as the indexer does (id = ``item_id``) and make them searchable."""
+    """Write item documents as the indexer does (id = ``item_id``) and make them searchable.
+
+    The indices are ensured first: a bulk write to a missing alias would create a plain
+    index of that name, which then blocks the real versioned index and alias.
+    """
+    ensure_indices(client, settings)
     helpers.bulk(client, ({"_index": items_alias(settings), "_id": d["item_id"], "_source": d}
-                          for d in docs), refresh="wait_for")
+                          for d in docs), refresh=True)
 
 
 def _jsonable(value: Any) -> Any:

@@ -133,6 +133,19 @@ class SessionStore:
             if hit["_id"] != keep:
                 self.delete(hit["_id"])
 
+    def purge_expired(self, batch: int = 200) -> int:
+        """Delete up to ``batch`` expired sessions (run at sign-in; no delete_by_query here).
+
+        The minimal Elasticsearch distribution has no delete-by-query, so expired sessions
+        are found by search and deleted one by one, a bounded batch per sign-in.
+        """
+        hits = self.client.search(
+            index=sessions_alias(self.settings), size=batch, source=False,
+            query={"range": {"expires_at": {"lt": utcnow().isoformat()}}})["hits"]["hits"]
+        for hit in hits:
+            self.delete(hit["_id"])
+        return len(hits)
+
     def count_reveal(self, session_id: str) -> int:
         """Add one to the session's revealed-media counter and return the new count.
 

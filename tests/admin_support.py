@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from ui_support import login, new_user, ui_client
 
 from harmwatch.contract import CATEGORIES, utcnow
 from harmwatch.search import es_client
 from harmwatch.settings import Settings
 from review_ui import samples
+from review_ui.indices import ensure_ui_indices
+from tests.ui_support import login, new_user, ui_client
 
 ROLES = ("analyst", "liaison", "admin")
 
@@ -54,9 +55,16 @@ def index(settings: Settings, docs: list[dict[str, Any]]) -> None:
 @pytest.fixture(scope="module")
 def admin_env(services: Settings, tmp_path_factory: pytest.TempPathFactory,
               request: pytest.FixtureRequest) -> Settings:
-    """Settings of one test module: own items index and var dir."""
-    name = request.module.__name__.removeprefix("test_admin_").replace("_", "")[:10]
-    return admin_settings(services, tmp_path_factory.mktemp(f"admin-{name}"), f"adm{name}")
+    """Settings of one test module: own var dir; own indices if it sets ``OWN_INDICES``.
+
+    Modules that count items (thresholds, reports) need indices no other module writes
+    to; the others share one set, which saves creating indices on a busy test host.
+    """
+    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_admin_")
+    name = module.replace("_", "")[:10] if getattr(request.module, "OWN_INDICES", False) else "shared"
+    settings = admin_settings(services, tmp_path_factory.mktemp(f"admin-{module}"), f"adm{name}")
+    ensure_ui_indices(es_client(settings), settings)
+    return settings
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +73,16 @@ def app(admin_env: Settings) -> Iterator[TestClient]:
         yield client
 
 
+_USERS: dict[str, dict[str, str]] = {}
+
+
 @pytest.fixture(scope="module")
 def logins(admin_env: Settings) -> dict[str, str]:
-    """One username per role."""
-    return {role: new_user(admin_env, role) for role in ROLES}
+    """One username per role, created once per set of indices (password hashing is slow)."""
+    prefix = admin_env.es_index_prefix
+    if prefix not in _USERS:
+        _USERS[prefix] = {role: new_user(admin_env, role) for role in ROLES}
+    return _USERS[prefix]
 
 
 def as_role(client: TestClient, username: str) -> str:

@@ -108,8 +108,9 @@ def publish(settings: Settings, messages: Iterable[tuple[str | None, bytes]]) ->
     """Produce and wait for every acknowledgement, re-sending what failed (broker restarts)."""
     from kafka.errors import KafkaError
 
-    from harmwatch.kafka import make_producer
+    from harmwatch.kafka import ensure_topics, make_producer
 
+    ensure_topics(settings)
     producer = make_producer(settings, "test-publisher", key_serializer=None)
     pending = [(k.encode() if k else None, v) for k, v in messages]
     count = len(pending)

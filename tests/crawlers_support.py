@@ -53,6 +53,9 @@ class FixtureServer(ThreadingHTTPServer):
     """Static fixture files plus ``routes``; counts hits per path (for 429-then-200)."""
 
     daemon_threads = True
+    # socketserver's default backlog of 5 drops connections under a crawler's concurrency,
+    # and each dropped SYN costs the client a 1 s retransmit: that would be measured.
+    request_queue_size = 128
 
     def __init__(self, port: int = 0) -> None:
         super().__init__(("127.0.0.1", port), _Handler)

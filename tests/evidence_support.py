@@ -86,7 +86,7 @@ def make_item(client: Elasticsearch, settings: Settings, store: BlobStore, *,
                notes=[{"user": "ana", "at": now, "text": "synthetic note"}],
                reveals=[{"user": "ana", "at": now, "media_index": 0,
                          "sha256": pairs[0][0].sha256}] if reveal_first and pairs else [])
-    client.index(index=items_alias(settings), id=doc["item_id"], document=doc, refresh="wait_for")
+    client.index(index=items_alias(settings), id=doc["item_id"], document=doc, refresh=True)
     audit.record(client, settings, audit.Actor("ana", "analyst", "127.0.0.1"), "item_view",
                  doc["item_id"], {"status": status})
     return doc

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from admin_support import admin_env, app, as_role, index, item, logins  # noqa: F401 - fixtures
 
 from harmwatch.documents import get_thresholds
 from harmwatch.search import es_client
 from review_ui import audit, review
 from review_ui.indices import audit_alias
+from tests.admin_support import admin_env, app, as_role, index, item, logins  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.integration
+OWN_INDICES = True  # counts items: no other module may write to its index
 
 
 @pytest.fixture(scope="module")

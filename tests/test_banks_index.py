@@ -7,7 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifiers.banks.index import HammingIndex, Segment, flip_masks, popcount_distance
+from classifiers.banks.index import (
+    HammingIndex,
+    Segment,
+    chunk_widths,
+    flip_masks,
+    popcount_distance,
+)
 
 
 def _flip(rng: np.random.Generator, row: np.ndarray, bits: int) -> np.ndarray:
@@ -48,6 +54,26 @@ def test_segment_recall_is_exact(nbytes: int, radius: int) -> None:
     expected = _brute(queries, bank, ids, radius)
     assert len(expected) >= 40
     assert _found(Segment.build(bank, ids).search(queries, radius)) == expected
+
+
+@pytest.mark.parametrize("widths", [(22,) * 4 + (21,) * 8, (24,) * 3 + (23,) * 8,
+                                    (20,) * 12 + (16,)])
+def test_wide_chunks_are_exact(widths: tuple[int, ...]) -> None:
+    """Large indexes cut PDQ into 21-24-bit chunks (keys straddle 64-bit words)."""
+    rng = np.random.default_rng(sum(widths))
+    bank = rng.integers(0, 256, size=(5_000, 32), dtype=np.uint8)
+    ids = np.arange(len(bank)) + 1
+    queries = _queries(rng, bank, 31, 120)
+    segment = Segment.build(bank, ids, widths)
+    assert segment.widths == widths
+    assert _found(segment.search(queries, 31)) == _brute(queries, bank, ids, 31)
+
+
+def test_chunk_widths_follow_index_size() -> None:
+    assert chunk_widths(256, 1_000_000) == (16,) * 16
+    assert chunk_widths(256, 10_000_000) == (22,) * 4 + (21,) * 8
+    assert chunk_widths(256, 20_000_000) == (24,) * 3 + (23,) * 8
+    assert chunk_widths(64, 50_000_000) == (16,) * 4
 
 
 def test_distance_exactly_at_and_beyond_the_radius() -> None:

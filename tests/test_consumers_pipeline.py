@@ -8,6 +8,7 @@ leave analysts' decisions alone, two workers sharing the partitions, SIGTERM com
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
 import urllib.request
@@ -16,9 +17,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from consumers_support import (
-    decoded_original,
+from harmwatch.blobstore import get_blob_store
+from harmwatch.contract import MediaItem
+from harmwatch.documents import items_alias
+from harmwatch.search import es_client, fold
+from harmwatch.settings import Settings
+from tests.consumers_support import (
+    BackgroundPublisher,
     dead_letters,
+    decoded_original,
     expected_id,
     free_port,
     indexed_ids,
@@ -29,11 +36,6 @@ from consumers_support import (
     topic_size,
     wait_for_count,
 )
-from harmwatch.blobstore import get_blob_store
-from harmwatch.contract import MediaItem
-from harmwatch.documents import items_alias
-from harmwatch.search import es_client, fold
-from harmwatch.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -121,7 +123,8 @@ def test_search_without_diacritics_finds_the_vietnamese_post(run):
     settings, posts, _, _, _ = run
     hits = es_client(settings).search(index=items_alias(settings), query={
         "match_phrase": {"text_folded": fold("dung noi voi bo me")}})["hits"]["hits"]
-    assert [h["_id"] for h in hits] == [expected_id(posts["flagged"])]
+    assert expected_id(posts["flagged"]) in {h["_id"] for h in hits}
+    assert expected_id(posts["banked"]) not in {h["_id"] for h in hits}
 
 
 def test_a_bank_match_forwards_a_post_with_benign_text(run):
@@ -167,29 +170,37 @@ def _scrape(port: int) -> str:
         return response.read().decode()
 
 
-def _metric(text: str, name: str) -> float:
+def _metric(text: str, name: str, label: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name))
+               if line.startswith(name + "{") and label in line)
+
+
+def _forwarded(port: int) -> float:
+    return _metric(_scrape(port), "harmwatch_consumer_messages_total", 'outcome="forwarded"')
 
 
 def test_two_workers_share_the_partitions_and_sigterm_commits(services, tmp_path):
     settings = scoped(services, "workers")
     posts = [make_post("workers", i) for i in range(3000)]
-    publish(settings, posts_messages(posts))
+    publisher = BackgroundPublisher(settings, posts_messages(posts), chunks=30, pause=0.3)
+    publisher.start()
     port = free_port()
     workers = start_stage(settings, "analyzer", "test-workers", tmp_path, "--workers", "2",
                           "--metrics-port", str(port), "--max-records", "50")
-    deadline = time.monotonic() + 120
-    while topic_size(settings, settings.topic_flagged) < 600 and time.monotonic() < deadline:
+    deadline = time.monotonic() + 60
+    both = False
+    while not both and time.monotonic() < deadline:
         time.sleep(0.5)
-    scraped = [_scrape(port), _scrape(port + 1)]
+        with contextlib.suppress(OSError):
+            both = _forwarded(port) > 0 and _forwarded(port + 1) > 0
+    scraped = _scrape(port)
     assert workers.stop() == 0, workers.log()[-3000:]
-    for text in scraped:  # both workers consumed: the partitions were spread
-        assert _metric(text, 'harmwatch_consumer_messages_total{outcome="forwarded"') > 0
-        assert "harmwatch_consumer_lag" in text
-        assert 'harmwatch_consumer_step_seconds_count{stage="analyzer",step="classification"}' \
-            in text
+    assert both, "the two workers did not both get partitions"
+    assert "harmwatch_consumer_lag{" in scraped
+    assert 'harmwatch_consumer_step_seconds_count{stage="analyzer",step="classification"}' \
+        in scraped
     assert "uncommitted" not in workers.log()
+    publisher.finish()
     # A SIGTERM-ed worker committed what it forwarded: resuming repeats nothing.
     _run_to_idle(settings, "analyzer", "test-workers", tmp_path)
     assert topic_size(settings, settings.topic_flagged) == len(posts)

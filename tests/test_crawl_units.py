@@ -76,3 +76,20 @@ def test_mastodon_link_header() -> None:
               '<https://m.example/api/v1/timelines/tag/a?min_id=9>; rel="prev"')
     assert next_link(header) == "https://m.example/api/v1/timelines/tag/a?max_id=5"
     assert next_link(None) is None
+
+
+def test_mastodon_timeline_urls() -> None:
+    from crawlers.sources import MastodonSource
+    from crawlers.spiders.mastodon import MastodonSpider
+
+    def url(**fields: object) -> str:
+        source = MastodonSource(id="m", kind="mastodon", instance="https://m.example/",
+                                **fields)
+        return MastodonSpider(source=source).timeline_url(max_id="42")
+
+    assert url(hashtag="trẻ em".replace(" ", "")) == (
+        "https://m.example/api/v1/timelines/tag/tr%E1%BA%BBem?limit=40&max_id=42")
+    assert url(timeline="local") == (
+        "https://m.example/api/v1/timelines/public?limit=40&local=true&max_id=42")
+    assert url(timeline="public", page_size=20) == (
+        "https://m.example/api/v1/timelines/public?limit=20&max_id=42")

@@ -6,6 +6,8 @@ import csv
 import hashlib
 import io
 import json
+import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -261,3 +263,15 @@ def test_closed_cases_cannot_be_exported(env, tmp_path):
     cases.set_status(client, settings, officer, case["case_id"], "closed")
     with (tmp_path / "x.zip").open("wb") as target, pytest.raises(cases.CaseError):
         export_case(client, settings, case["case_id"], target, officer)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None or shutil.which("unzip") is None,
+                    reason="openssl or unzip not installed")
+def test_standard_tools_accept_the_zip_and_the_signature(exported, tmp_path):
+    """A police lab without harmwatch: `unzip -t` and `openssl pkeyutl -verify`."""
+    subprocess.run(["unzip", "-tq", str(exported["path"])], check=True, capture_output=True)
+    for name in ("manifest.json", "manifest.sig"):
+        (tmp_path / name).write_bytes(_read(exported["path"], name))
+    subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey",
+                    str(exported["key_file"]), "-rawin", "-in", str(tmp_path / "manifest.json"),
+                    "-sigfile", str(tmp_path / "manifest.sig")], check=True, capture_output=True)

@@ -48,7 +48,7 @@ def test_conversion_is_idempotent(encoder_dir):
     started = time.perf_counter()
     convert(encoder_dir)
     assert (encoder_dir / "model.safetensors").stat().st_mtime == mtime
-    assert time.perf_counter() - started < 5
+    assert time.perf_counter() - started < 20  # hashing only, even on a busy machine
     assert set(stamp["files"]) >= {"model.safetensors", "config.json", "tokenizer.json"}
 
 

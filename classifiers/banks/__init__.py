@@ -27,8 +27,8 @@ never match. Allow banks (``kind="allow"``) suppress matches: see :class:`Matche
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from classifiers.banks.matcher import Matcher, MatchResult
 from classifiers.banks.signals import ALGORITHMS, SIGNALS
 from classifiers.banks.store import (
     CONFIRMED_BANK,
@@ -39,6 +39,9 @@ from classifiers.banks.store import (
     ImportResult,
     NewEntry,
 )
+
+if TYPE_CHECKING:
+    from classifiers.banks.matcher import Matcher, MatchResult
 
 
 def add_entries(
@@ -59,6 +62,16 @@ def add_entries(
                           description="Items confirmed by harmwatch analysts")
     items = (e if isinstance(e, NewEntry) else NewEntry(**e) for e in entries)  # type: ignore[arg-type]
     return store.add_entries(bank, items, added_by)
+
+
+def __getattr__(name: str) -> object:
+    """``Matcher`` pulls in numpy and the image stack: imported on first use only, so that
+    ``harmwatch --help`` (which imports every command module) stays instant."""
+    if name in ("Matcher", "MatchResult"):
+        from classifiers.banks import matcher
+
+        return getattr(matcher, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

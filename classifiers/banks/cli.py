@@ -8,6 +8,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+# Both constant-only modules: importing them keeps `harmwatch --help` instant.
+from classifiers.banks.formats import FORMATS
+from classifiers.banks.signals import ALGORITHMS
+
 PROGRESS_EVERY = 50_000
 
 
@@ -34,9 +38,9 @@ def _register_import(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("import", help="Import a hash list into a bank.")
     parser.add_argument("bank", help="Bank name; created when it does not exist.")
     parser.add_argument("file", type=Path)
-    parser.add_argument("--format", choices=("csv", "ncmec", "vics", "text"),
+    parser.add_argument("--format", choices=FORMATS,
                         help="Default: by extension (.csv csv, .json vics, else text).")
-    parser.add_argument("--algorithm", choices=("md5", "sha1", "sha256", "pdq", "phash"),
+    parser.add_argument("--algorithm", choices=ALGORITHMS,
                         help="For plain text lists of 64-hex-digit hashes (sha256 or pdq).")
     parser.add_argument("--kind", choices=("match", "allow"), default="match",
                         help="For a new bank: 'allow' makes it an allow list.")
@@ -52,8 +56,8 @@ def _register_export(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("export", help="Export a bank's entries.")
     parser.add_argument("bank")
     parser.add_argument("file", type=Path, help="Output file, or - for stdout.")
-    parser.add_argument("--format", choices=("csv", "ncmec", "vics", "text"), default="csv")
-    parser.add_argument("--algorithm", choices=("md5", "sha1", "sha256", "pdq", "phash"),
+    parser.add_argument("--format", choices=FORMATS, default="csv")
+    parser.add_argument("--algorithm", choices=ALGORITHMS,
                         help="Which hash a plain text export holds.")
     parser.set_defaults(func=_export)
 

@@ -1,13 +1,15 @@
 """Exact Hamming-radius search over PDQ (256-bit) and pHash (64-bit) hashes.
 
 Multi-index hashing (Norouzi et al.), made exact by the pigeonhole principle: the hash
-is cut into ``m`` chunks of 16 bits. If two hashes differ in at most ``r`` bits, at
-least one chunk differs in at most ``f = r // m`` bits (otherwise the total would be at
-least ``m * (f + 1) > r``). So probing, in every chunk table, the query's chunk value and
-every value within ``f`` flips of it finds *every* entry within ``r`` — 100% recall, not
-an approximation. Each candidate is then verified with a full popcount distance.
+is cut into ``m`` chunks. If two hashes differ in at most ``r`` bits, at least one chunk
+differs in at most ``f = r // m`` bits (otherwise the total would be at least
+``m * (f + 1) > r``). So probing, in every chunk table, the query's chunk value and every
+value within ``f`` flips of it finds *every* entry within ``r`` — 100% recall, not an
+approximation. Each candidate is then verified with a full popcount distance.
 
-For PDQ at r = 31: m = 16 chunks, f = 1, so 16 x 17 = 272 probes per query hash.
+The chunk width follows the index size (:func:`chunk_widths`): 16 chunks of 16 bits
+(PDQ at r = 31: f = 1, 272 probes) below 3M entries; 12 chunks of 21-22 bits (f = 2,
+~2,900 probes, ~4x fewer candidates) up to 16M; 11 of 23-24 bits beyond.
 
 Layout of a built :class:`Segment` (one ``.npy`` file each, memory-mapped on load so
 start-up costs page-ins, not parsing):
@@ -15,10 +17,12 @@ start-up costs page-ins, not parsing):
 * ``hashes``  (N, bits/8) uint8  — the hashes, row i is entry ``ids[i]``
 * ``ids``     (N,) uint32        — the bank entry id (SQLite rowid) of row i
 * ``order``   (m, N) uint32      — per chunk, row numbers sorted by that chunk's value
-* ``offsets`` (m, 65537) uint32  — per chunk, where each chunk value starts in ``order``
+* ``offsets`` flat uint32        — per chunk, where each chunk value starts in ``order``
+* ``widths``  (m,) int64         — the chunk widths in bits
 
-Memory per 256-bit entry: 32 + 4 + 16 x 4 = 100 bytes (see docs/formats/hash-lists.md,
-"Index memory", for why an exact sub-linear index cannot reach 40 bytes).
+Memory per 256-bit entry: 32 + 4 + 4m bytes plus the offsets: 100 bytes at 1M entries,
+about 97 at 10M (see docs/formats/hash-lists.md, "Index memory", for why an exact
+sub-linear index cannot reach 40 bytes).
 
 Entries added after a build live in a small :class:`Delta` that is scanned by brute
 force; removals and disables are applied by the caller when it resolves ids, so neither
@@ -30,14 +34,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 
-CHUNK_BITS = 16
-CHUNK_VALUES = 1 << CHUNK_BITS
+CHUNK_BITS = 16  # for indexes under 3M entries; see chunk_widths
 # Candidates verified per step: bounds temporary memory to roughly 64 MB for PDQ.
 _CANDIDATES_PER_STEP = 125000
 
@@ -79,10 +83,6 @@ def hex_to_bytes(hexes: list[str], bits: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8).reshape(len(hexes), width).copy()
 
 
-def bytes_to_hex(rows: np.ndarray) -> list[str]:
-    return [row.tobytes().hex() for row in rows]
-
-
 def popcount_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise Hamming distance of two equally shaped uint8 arrays (..., bytes)."""
     x = np.bitwise_xor(a, b)
@@ -91,31 +91,66 @@ def popcount_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.bitwise_count(x).sum(axis=-1, dtype=np.int64)
 
 
-def flip_masks(max_flips: int) -> np.ndarray:
-    """Every 16-bit XOR mask with at most ``max_flips`` bits set, 0 first."""
+def flip_masks(max_flips: int, width: int = 16) -> np.ndarray:
+    """Every ``width``-bit XOR mask with at most ``max_flips`` bits set, 0 first."""
     masks = [0]
     for k in range(1, max_flips + 1):
-        masks.extend(sum(1 << b for b in bits) for bits in combinations(range(CHUNK_BITS), k))
+        masks.extend(sum(1 << b for b in bits) for bits in combinations(range(width), k))
     return np.array(masks, dtype=np.int64)
 
 
-def _chunks(rows: np.ndarray) -> np.ndarray:
-    """(n, bytes) uint8 to (n, m) int64 chunk values (big-endian 16-bit words)."""
-    return np.ascontiguousarray(rows).view(">u2").astype(np.int64)
+def chunk_widths(bits: int, entries: int) -> tuple[int, ...]:
+    """How to cut a hash into chunks, chosen by how many entries the index holds.
+
+    Each chunk value should select about one entry: with 16-bit chunks a 10M-entry index
+    has ~150 entries per bucket, and verifying those candidates (one cache miss each)
+    is what a lookup costs. Wider chunks mean more probe keys per chunk but far fewer
+    candidates: for PDQ at distance 31, 16 x 16 bits probe 272 keys (1 flip each), while
+    12 chunks of 21-22 bits probe about 2,900 keys (2 flips) and return about 4x fewer
+    candidates at 10M. The offsets table grows as 2^width, so wide chunks only pay off
+    for large indexes.
+    """
+    if bits == 256 and entries >= 16_000_000:
+        count = 11
+    elif bits == 256 and entries >= 3_000_000:
+        count = 12
+    else:
+        count = bits // CHUNK_BITS
+    base, extra = divmod(bits, count)
+    return tuple(base + 1 if i < extra else base for i in range(count))
+
+
+def chunk_keys(rows: np.ndarray, widths: tuple[int, ...]) -> Iterator[np.ndarray]:
+    """Each chunk's value for every row, as int64, first bit of the hash first."""
+    words = np.ascontiguousarray(rows).view(">u8").astype(np.uint64)
+    start = 0
+    for width in widths:
+        word, offset = divmod(start, 64)
+        if offset + width <= 64:
+            key = (words[:, word] >> np.uint64(64 - offset - width)) & np.uint64((1 << width) - 1)
+        else:
+            low = offset + width - 64
+            high = (words[:, word] & np.uint64((1 << (64 - offset)) - 1)) << np.uint64(low)
+            key = high | (words[:, word + 1] >> np.uint64(64 - low))
+        yield key.astype(np.int64)
+        start += width
 
 
 class Segment:
     """An immutable, memory-mappable multi-index over N hashes of one width."""
 
-    def __init__(
-        self, hashes: np.ndarray, ids: np.ndarray, order: np.ndarray, offsets: np.ndarray
-    ) -> None:
+    def __init__(self, hashes: np.ndarray, ids: np.ndarray, order: np.ndarray,
+                 offsets: np.ndarray, widths: np.ndarray) -> None:
         self.hashes = hashes
         self.ids = ids
         self.order = order
         self.offsets = offsets
+        self.widths = tuple(int(w) for w in widths)
         self.bits = hashes.shape[1] * 8
-        self.chunks = self.bits // CHUNK_BITS
+        self.chunks = len(self.widths)
+        # Where each chunk's offsets start in the flat offsets array.
+        sizes = [(1 << w) + 1 for w in self.widths]
+        self.bases = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -125,39 +160,48 @@ class Segment:
         return sum(a.nbytes for a in (self.hashes, self.ids, self.order, self.offsets))
 
     @classmethod
-    def build(cls, hashes: np.ndarray, ids: np.ndarray) -> Segment:
-        """Sort each chunk's values once (a radix sort for 16-bit keys): seconds at 10M."""
+    def build(cls, hashes: np.ndarray, ids: np.ndarray,
+              widths: tuple[int, ...] | None = None) -> Segment:
+        """Sort the rows by each chunk's value once: tens of seconds at 10M.
+
+        ``widths`` overrides :func:`chunk_widths` (tests use it to exercise wide chunks
+        on small data); they must add up to the hash's bits.
+        """
         hashes = np.ascontiguousarray(hashes, dtype=np.uint8)
-        if hashes.shape[1] * 8 % CHUNK_BITS:
-            raise ValueError("hash width must be a multiple of 16 bits")
-        keys = np.ascontiguousarray(hashes).view(">u2").astype(np.uint16)
-        m = keys.shape[1]
-        order = np.empty((m, len(hashes)), dtype=np.uint32)
-        offsets = np.empty((m, CHUNK_VALUES + 1), dtype=np.uint32)
-        for j in range(m):
-            column = keys[:, j]
-            order[j] = np.argsort(column, kind="stable")
-            offsets[j, 0] = 0
-            np.cumsum(np.bincount(column, minlength=CHUNK_VALUES), out=offsets[j, 1:])
-        return cls(hashes, np.asarray(ids, dtype=np.uint32), order, offsets)
+        if hashes.shape[1] % 8:
+            raise ValueError("hash width must be a multiple of 64 bits")
+        widths = widths or chunk_widths(hashes.shape[1] * 8, len(hashes))
+        if sum(widths) != hashes.shape[1] * 8 or max(widths) > 32:
+            raise ValueError(f"chunk widths {widths} do not cut {hashes.shape[1] * 8} bits")
+        order = np.empty((len(widths), len(hashes)), dtype=np.uint32)
+        offsets = []
+        for j, (width, key) in enumerate(zip(widths, chunk_keys(hashes, widths), strict=True)):
+            order[j] = np.argsort(key, kind="stable")
+            counts = np.bincount(key, minlength=1 << width)
+            offsets.append(np.concatenate([[0], np.cumsum(counts)]).astype(np.uint32))
+        return cls(hashes, np.asarray(ids, dtype=np.uint32), order,
+                   np.concatenate(offsets), np.array(widths, dtype=np.int64))
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         for name in ("hashes", "ids", "order", "offsets"):
             np.save(directory / f"{name}.npy", getattr(self, name))
+        np.save(directory / "widths.npy", np.array(self.widths, dtype=np.int64))
 
     @classmethod
     def load(cls, directory: Path) -> Segment:
         arrays = [np.load(directory / f"{n}.npy", mmap_mode="r") for n in
                   ("hashes", "ids", "order", "offsets")]
-        return cls(*arrays)
+        return cls(*arrays, np.load(directory / "widths.npy"))
 
     def search(self, queries: np.ndarray, radius: int) -> Hits:
         """Every (query, entry) pair within ``radius``: probe, gather, verify, dedupe."""
         if not len(self) or not len(queries):
             return Hits.empty()
-        masks = flip_masks(radius // self.chunks)
-        per_query = len(masks) * self.chunks * max(1, len(self) // CHUNK_VALUES)
+        flips = radius // self.chunks
+        masks = [flip_masks(flips, w) for w in self.widths]
+        per_query = sum(len(m) * max(1, len(self) >> w) for m, w in
+                        zip(masks, self.widths, strict=True))
         step = max(1, _CANDIDATES_PER_STEP // per_query)
         parts = [
             self._search_batch(queries[start : start + step], radius, masks, start)
@@ -166,7 +210,7 @@ class Segment:
         return Hits.concat(parts)
 
     def _search_batch(
-        self, queries: np.ndarray, radius: int, masks: np.ndarray, first: int
+        self, queries: np.ndarray, radius: int, masks: list[np.ndarray], first: int
     ) -> Hits:
         """All chunk tables probed in one vectorised pass (per-call overhead matters:
         the analyzer often looks up a single image's eight variants).
@@ -175,25 +219,26 @@ class Segment:
         these large random gathers, which dominate the search time.
         """
         n = len(self)
-        qchunks = _chunks(queries)  # (Q, m)
-        # Probe keys, made global by offsetting each chunk's table: shape (Q, m, P).
-        table_base = np.arange(self.chunks, dtype=np.int64)[None, :, None] * (CHUNK_VALUES + 1)
-        probe = ((qchunks[:, :, None] ^ masks[None, None, :]) + table_base).ravel()
-        offsets = self.offsets.reshape(-1)
-        starts = np.take(offsets, probe).astype(np.int64)
-        lengths = np.take(offsets, probe + 1).astype(np.int64) - starts
+        query_numbers = np.arange(len(queries))
+        probes, tables, owners = [], [], []
+        for j, key in enumerate(chunk_keys(queries, self.widths)):
+            keys = (key[:, None] ^ masks[j][None, :]).ravel()
+            probes.append(keys + self.bases[j])
+            tables.append(np.full(len(keys), j * n, dtype=np.int64))
+            owners.append(query_numbers.repeat(len(masks[j])))
+        probe = np.concatenate(probes)
+        starts = np.take(self.offsets, probe).astype(np.int64)
+        lengths = np.take(self.offsets, probe + 1).astype(np.int64) - starts
         total = int(lengths.sum())
         if not total:
             return Hits.empty()
         # Expand every [start, start+length) range into flat positions in one pass; the
-        # chunk's row of `order` is added so one flat take serves every table.
-        order_base = np.repeat(
-            np.tile(np.arange(self.chunks, dtype=np.int64).repeat(len(masks)), len(queries))
-            * n, lengths)
+        # chunk's row of `order` is added so that one flat take serves every table.
         ends = np.cumsum(lengths)
-        flat = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - lengths), lengths)
-        rows = np.take(self.order.reshape(-1), flat + order_base).astype(np.int64)
-        qrow = np.repeat(np.arange(len(queries)), self.chunks * len(masks)).repeat(lengths)
+        flat = np.arange(total, dtype=np.int64) + np.repeat(
+            starts - (ends - lengths) + np.concatenate(tables), lengths)
+        rows = np.take(self.order.reshape(-1), flat).astype(np.int64)
+        qrow = np.concatenate(owners).repeat(lengths)
         distance = _row_popcount(
             np.take(_words(self.hashes), rows, axis=0) ^ np.take(_words(queries), qrow, axis=0))
         keep = distance <= radius

@@ -58,7 +58,11 @@ class _Query:
 
 
 class Matcher:
-    """Exact and Hamming-radius matching over the banks of one :class:`BankStore`."""
+    """Exact and Hamming-radius matching over the banks of one :class:`BankStore`.
+
+    Keep one per process (or per thread: it owns the store's SQLite connection). Start-up
+    maps the saved index files, so it is quick even for millions of entries.
+    """
 
     def __init__(self, store: BankStore | None = None, *,
                  delta_limit: int = DEFAULT_DELTA_LIMIT) -> None:

@@ -60,7 +60,3 @@ def normalise(algorithm: str, value: str) -> str:
         raise InvalidHash(f"{algorithm}: {value!r} is not {signal.hex_len} hex digits")
     return text
 
-
-def hamming_hex(a: str, b: str) -> int:
-    """Hamming distance of two equal-length hex strings (for tests and small checks)."""
-    return (int(a, 16) ^ int(b, 16)).bit_count()

@@ -12,6 +12,7 @@ checked when a match is resolved, so a disable takes effect on the very next loo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
@@ -60,12 +61,10 @@ CREATE TABLE IF NOT EXISTS entries (
     added_by TEXT NOT NULL,
     note TEXT,
     disabled INTEGER NOT NULL DEFAULT 0,
-    disabled_until TEXT
+    disabled_until TEXT,
+    identity INTEGER NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS entries_identity ON entries (
-    bank_id, ifnull(md5, ''), ifnull(sha1, ''), ifnull(sha256, ''), ifnull(pdq, ''),
-    ifnull(phash, '')
-);
+CREATE UNIQUE INDEX IF NOT EXISTS entries_identity ON entries (bank_id, identity);
 CREATE INDEX IF NOT EXISTS entries_md5 ON entries (md5) WHERE md5 IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entries_sha1 ON entries (sha1) WHERE sha1 IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entries_sha256 ON entries (sha256) WHERE sha256 IS NOT NULL;
@@ -200,6 +199,12 @@ class BankStore:
         self.path = self.directory / "banks.sqlite3"
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL still never corrupts the database; a power cut can lose the
+        # last commits, which an import can redo. It makes bulk imports several times faster.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        # Hash keys arrive in random order: a small page cache makes every index insert a
+        # disk read. 128 MB (an upper bound, allocated as used) keeps imports in memory.
+        self._db.execute("PRAGMA cache_size=-131072")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
 
@@ -308,13 +313,14 @@ class BankStore:
         bank_id = self.bank(bank).id
         added = seen = 0
         for batch in _batches(entries, batch_size):
-            rows = [_entry_row(bank_id, e.normalised(), added_by) for e in batch]
+            added_at = _iso(_now())
+            rows = [_entry_row(bank_id, e.normalised(), added_by, added_at) for e in batch]
             with self._write() as db:
                 before = db.total_changes
                 db.executemany(
                     "INSERT OR IGNORE INTO entries (bank_id, md5, sha1, sha256, pdq, phash,"
-                    " category, severity, source_list, external_id, added_at, added_by, note)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " category, severity, source_list, external_id, added_at, added_by, note,"
+                    " identity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
                 added += db.total_changes - before
@@ -426,9 +432,19 @@ def _bank(row: tuple) -> Bank:
     )
 
 
-def _entry_row(bank_id: int, e: NewEntry, added_by: str) -> tuple:
+def _entry_row(bank_id: int, e: NewEntry, added_by: str, added_at: str | None) -> tuple:
     return (bank_id, e.md5, e.sha1, e.sha256, e.pdq, e.phash, e.category, e.severity,
-            e.source_list, e.external_id, _iso(_now()), added_by, e.note)
+            e.source_list, e.external_id, added_at, added_by, e.note, _identity(e))
+
+
+def _identity(e: NewEntry) -> int:
+    """64-bit digest of an entry's hashes: what makes re-importing a list idempotent.
+
+    One integer column with a unique index is far cheaper to maintain on bulk imports
+    than a unique index over five nullable text columns.
+    """
+    key = "|".join(getattr(e, a) or "" for a in ALGORITHMS).encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big", signed=True)
 
 
 def _batches(items: Iterable[NewEntry], size: int) -> Iterator[list[NewEntry]]:

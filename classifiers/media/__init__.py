@@ -17,21 +17,6 @@ Pass it to :class:`classifiers.banks.Matcher` to match against the hash banks.
 truncated, corrupt.
 """
 
-from classifiers.media.hashing import (
-    ALLOWED_FORMATS,
-    DEFAULT_LIMITS,
-    PDQ_VARIANT_NAMES,
-    CryptoHashes,
-    FrameHashes,
-    ImageHashes,
-    ImageRefused,
-    Limits,
-    crypto_hashes,
-    hash_image,
-    media_hashes,
-    trim_border,
-)
-
 __all__ = [
     "ALLOWED_FORMATS",
     "DEFAULT_LIMITS",
@@ -46,3 +31,13 @@ __all__ = [
     "media_hashes",
     "trim_border",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Import the hashing stack (numpy, PIL, pdqhash) on first use, not at package import:
+    ``harmwatch --help`` imports every command module and must stay instant."""
+    if name in __all__:
+        from classifiers.media import hashing
+
+        return getattr(hashing, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,16 +18,20 @@ _VI_LETTERS = re.compile(
 )
 _WORD = re.compile(r"[^\W\d_]+")
 _LATIN = re.compile(r"[a-z]")
-VI_WORDS = frozenset(
-    "khong ko k la cua va em anh ban nhe roi di co duoc dc nay minh mk toi chi be con cho"
-    " voi vs gi j nao the nhu mot nhung cac tren duoi ve lam biet nguoi mat tuoi oi a "
-    "day do thi ma vay hay tre dung noi ai nha cung cx nhieu gio bao phai dau sao ve".split()
-)
-EN_WORDS = frozenset(
-    "the and you to is of a in it your are this for me my with what how dont don't i"
-    " be on that have not can just if do we at so was but all they he she him her them"
-    " will from or an our about get want send meet secret tell".split()
-)
+VI_WORDS = frozenset([
+    "khong", "ko", "k", "la", "cua", "va", "em", "anh", "ban", "nhe", "roi", "di", "co",
+    "duoc", "dc", "nay", "minh", "mk", "toi", "chi", "be", "con", "cho", "voi", "vs", "gi",
+    "j", "nao", "the", "nhu", "mot", "nhung", "cac", "tren", "duoi", "ve", "lam", "biet",
+    "nguoi", "mat", "tuoi", "oi", "a", "day", "do", "thi", "ma", "vay", "hay", "tre",
+    "dung", "noi", "ai", "nha", "cung", "cx", "nhieu", "gio", "bao", "phai", "dau", "sao",
+])
+EN_WORDS = frozenset([
+    "the", "and", "you", "to", "is", "of", "a", "in", "it", "your", "are", "this", "for",
+    "me", "my", "with", "what", "how", "dont", "i", "be", "on", "that", "have",
+    "not", "can", "just", "if", "do", "we", "at", "so", "was", "but", "all", "they", "he",
+    "she", "him", "her", "them", "will", "from", "or", "an", "our", "about", "get", "want",
+    "send", "meet", "secret", "tell",
+])
 
 
 def detect_language(text: str) -> str:

@@ -5,11 +5,12 @@ letters that look Latin, emoji instead of words. Every step here undoes one of t
 and every character of the result remembers which span of the *original* text it came from,
 so a rule that matches the normalised text can highlight the original words in the review UI.
 
-Steps, in order: NFC; zero-width characters removed; look-alike and full-width characters to
-ASCII (one to one); lower case; emoji to words; leetspeak digits between letters; spaced or
-dotted single letters joined; letter runs of 3+ shortened; then, unless the text is English, Vietnamese
-teencode expanded (:func:`expand_teencode`). :func:`fold` then removes diacritics one character for one, so rules match
-text typed with or without them.
+Steps, in order (:func:`normalize`): NFC; zero-width characters removed; look-alike and
+full-width characters to ASCII (one to one); lower case; emoji to words; leetspeak digits
+between letters; spaced or dotted single letters joined; letter runs of 3+ shortened. Then,
+unless the text is English, Vietnamese teencode is expanded (:func:`expand_teencode`).
+:func:`fold` removes diacritics one character for one, so rules match text typed with or
+without them.
 """
 
 from __future__ import annotations

@@ -21,14 +21,14 @@ from review_ui.admin.common import TEMPLATE_DIR
 from review_ui.permissions import ADMINS, ROUTE_ROLES
 from review_ui.rendering import NAV, templates
 
-_MODULES = (dashboard, thresholds, banks, sources, users)
+MODULES = (dashboard, thresholds, banks, sources, users)
 
 router = APIRouter()
-for _module in _MODULES:
+for _module in MODULES:
     router.include_router(_module.router)
 
 ADMIN_ROUTES: frozenset[str] = frozenset(
-    route.name for module in _MODULES for route in module.router.routes)
+    route.name for module in MODULES for route in module.router.routes)
 
 
 def _register() -> None:
@@ -44,4 +44,4 @@ def _register() -> None:
 
 _register()
 
-__all__ = ["ADMIN_ROUTES", "router"]
+__all__ = ["ADMIN_ROUTES", "MODULES", "router"]

@@ -30,7 +30,7 @@ A4 = (8.27, 11.69)
 
 
 def metric_label(metric: str) -> str:
-    labels = {"crawled": _("Crawled"), "flagged": _("Flagged"), "confirmed": _("Confirmed"),
+    labels = {"crawled": _("Posts crawled"), "flagged": _("Flagged"), "confirmed": _("Confirmed"),
               "dismissed": _("Dismissed"), "precision": _("Precision"),
               "queue_size": _("Queue size"), "oldest_queued_at": _("Oldest queued item"),
               "oldest_age_hours": _("Oldest item age (hours)"),
@@ -119,7 +119,9 @@ def daily_chart(report: Report) -> Figure:
                   label=metric_label("crawled"))
         other.set_ylabel(metric_label("crawled"))
     axis.set_title(_("Per day"))
-    axis.tick_params(axis="x", labelrotation=60, labelsize=7)
+    step = max(1, len(days) // 10)  # at most about ten date labels, whatever the period
+    axis.set_xticks(range(0, len(days), step), [days[i][5:] for i in range(0, len(days), step)])
+    axis.tick_params(axis="x", labelrotation=45, labelsize=8)
     axis.legend(loc="upper left", fontsize=8)
     figure.tight_layout()
     return figure

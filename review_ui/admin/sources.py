@@ -52,7 +52,7 @@ TAIL_CHARS = 4000
 
 
 def admin_file(settings: Settings) -> Path:
-    """The sources file this page writes; pass it to ``harmwatch crawl --sources-file``."""
+    """The sources file this page writes; ``harmwatch crawl`` reads it by default."""
     return settings.var_dir / "sources.yaml"
 
 
@@ -61,8 +61,8 @@ def read_only_files(settings: Settings) -> list[Path]:
 
 
 def all_files(settings: Settings) -> list[Path]:
-    path = admin_file(settings)
-    return [*read_only_files(settings), *([path] if path.exists() else [])]
+    """Every sources file ``harmwatch crawl`` reads by default, the admin's one last."""
+    return default_paths(settings.var_dir)
 
 
 def _entries(settings: Settings) -> list[dict[str, Any]]:
@@ -311,27 +311,28 @@ def sources_page(request: Request) -> Response:
 def source_add(request: Request, entry: Annotated[str, Form(max_length=20_000)]) -> Response:
     parsed = parse_entry(entry)
     add(ctx(request), parsed)
-    return redirect("/admin/sources", done=f"added {parsed.get('id')}")
+    return redirect("/admin/sources", done="added", name=str(parsed.get("id")))
 
 
 @router.post("/admin/sources/{source_id}", name="admin_source_edit")
 def source_edit(request: Request, source_id: str,
                 entry: Annotated[str, Form(max_length=20_000)]) -> Response:
     edit(ctx(request), source_id, parse_entry(entry))
-    return redirect("/admin/sources", done=f"saved {source_id}")
+    return redirect("/admin/sources", done="saved", name=source_id)
 
 
 @router.post("/admin/sources/{source_id}/enabled", name="admin_source_enable")
 def source_enable(request: Request, source_id: str,
                   enabled: Annotated[bool, Form()]) -> Response:
     set_enabled(ctx(request), source_id, enabled)
-    return redirect("/admin/sources", done=f"{'enabled' if enabled else 'disabled'} {source_id}")
+    return redirect("/admin/sources", done="enabled" if enabled else "disabled",
+                    name=source_id)
 
 
 @router.post("/admin/sources/{source_id}/run", name="admin_source_run")
 def source_run(request: Request, source_id: str) -> Response:
     run_now(ctx(request), source_id)
-    return redirect("/admin/sources", done=f"started {source_id}")
+    return redirect("/admin/sources", done="started", name=source_id)
 
 
 class SourceIn(BaseModel):

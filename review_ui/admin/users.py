@@ -90,27 +90,28 @@ def user_create(request: Request, username: Annotated[str, Form(max_length=63)],
                 password: Annotated[str, Form(max_length=1000)], role: Annotated[Role, Form()],
                 locale: Annotated[Literal["vi", "en"], Form()] = "vi") -> Response:
     user = create(ctx(request), username, password, role, locale)
-    return redirect("/admin/users", done=f"created {user.username}")
+    return redirect("/admin/users", done="created", name=user.username)
 
 
 @router.post("/admin/users/{username}/role", name="admin_user_role")
 def user_role(request: Request, username: str, role: Annotated[Role, Form()]) -> Response:
     set_role(ctx(request), username, role)
-    return redirect("/admin/users", done=f"role {username}")
+    return redirect("/admin/users", done="role changed", name=username)
 
 
 @router.post("/admin/users/{username}/disable", name="admin_user_disable")
 def user_disable(request: Request, username: str,
                  disabled: Annotated[bool, Form()] = True) -> Response:
     set_disabled(ctx(request), username, disabled)
-    return redirect("/admin/users", done=f"{'disabled' if disabled else 'enabled'} {username}")
+    return redirect("/admin/users", done="disabled" if disabled else "enabled",
+                    name=username)
 
 
 @router.post("/admin/users/{username}/password", name="admin_user_password")
 def user_password(request: Request, username: str,
                   password: Annotated[str, Form(max_length=1000)]) -> Response:
     reset_password(ctx(request), username, password)
-    return redirect("/admin/users", done=f"password {username}")
+    return redirect("/admin/users", done="password reset", name=username)
 
 
 class UserIn(BaseModel):

@@ -156,7 +156,7 @@ def seal_blob(client: Elasticsearch, settings: Settings, store: BlobStore, ref: 
     with _PlainReader(store.open(sealed_ref), key, ref) as check:
         while check.read():
             pass
-    client.index(index=sealed_alias(settings), id=parse_ref(ref), refresh="wait_for",
+    client.index(index=sealed_alias(settings), id=parse_ref(ref),
                  document={"plain_ref": ref, "sealed_ref": sealed_ref, "key_id": key_id(key),
                            "size": store.size(sealed_ref), "sealed_at": utcnow(),
                            "item_id": item_id})
@@ -199,5 +199,5 @@ def purge_blob(client: Elasticsearch, settings: Settings, store: BlobStore, ref:
     sealed = _sealed_doc(client, settings, ref)
     if sealed is not None:
         deleted = store.delete(sealed["sealed_ref"]) or deleted
-        client.delete(index=sealed_alias(settings), id=parse_ref(ref), refresh="wait_for")
+        client.delete(index=sealed_alias(settings), id=parse_ref(ref))
     return deleted

@@ -114,7 +114,7 @@ def create_case(client: Elasticsearch, settings: Settings, actor: audit.Actor,
             "status": "open", "created_at": now, "created_by": actor.username,
             "updated_at": now, "updated_by": actor.username, "exports": []}
     client.create(index=cases_alias(settings), id=case["case_id"], document=case,
-                  refresh="wait_for")
+                  refresh=True)
     _record(client, settings, actor, "case_create", case["case_id"], title=case["title"],
             reference=case["reference"], agency=case["agency"], officer=case["officer"])
     return case
@@ -151,7 +151,7 @@ def _update(client: Elasticsearch, settings: Settings, case_id: str, actor: audi
         try:
             client.update(index=cases_alias(settings), id=case_id, doc=changes,
                           if_seq_no=doc["_seq_no"], if_primary_term=doc["_primary_term"],
-                          refresh="wait_for")
+                          refresh=True)
         except ConflictError:
             continue
         return {**doc["_source"], **changes}

@@ -146,7 +146,6 @@ class _Export:
     metadata_only: bool
     started: datetime
     vics_media: list[dict[str, Any]] = field(default_factory=list)
-    unpacked: list[dict[str, Any]] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -165,7 +164,6 @@ class _Export:
             path = path_for(first)
             if self.metadata_only:
                 entry = {"path": path, **copy_hashing(stream).as_dict(), "in_pack": False}
-                self.unpacked.append(entry)
             else:
                 entry = {**self.writer.add_stream(path, stream), "in_pack": True}
         if entry["sha256"] != parse_ref(ref):
@@ -247,13 +245,12 @@ def _metadata(item: dict[str, Any], files: list[dict[str, Any]],
     }
 
 
-def _export_item(ex: _Export, item: dict[str, Any]) -> dict[str, Any]:
+def _export_item(ex: _Export, item: dict[str, Any], log: list[dict[str, Any]]) -> dict[str, Any]:
     """Write one item's files and metadata; return its summary row."""
     files = _media_files(ex, item)
     snapshot = _snapshot_file(ex, item)
     if snapshot:
         files.append(snapshot)
-    log = custody.custody_log(ex.client, ex.settings, item["item_id"])
     document = _metadata(item, files, log)
     meta = ex.writer.add_bytes(f"items/{item['item_id']}/metadata.json", _json(document))
     for described in [*files, {**meta, "kind": "metadata", "in_pack": True}]:
@@ -279,13 +276,14 @@ def _json(document: Any) -> bytes:
     return (json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode()
 
 
-def _items(client: Elasticsearch, settings: Settings,
-           item_ids: list[str]) -> Iterator[tuple[str, dict[str, Any] | None]]:
-    """Each item's full document (the stored analysis included), a batch at a time."""
+def _items(client: Elasticsearch, settings: Settings, item_ids: list[str]
+           ) -> Iterator[tuple[str, dict[str, Any] | None, list[dict[str, Any]]]]:
+    """Each item's full document (stored analysis included) and custody log, by batches."""
     for start in range(0, len(item_ids), _MGET_BATCH):
         batch = item_ids[start:start + _MGET_BATCH]
+        logs = custody.custody_logs(client, settings, batch)
         for doc in client.mget(index=items_alias(settings), ids=batch)["docs"]:
-            yield doc["_id"], doc["_source"] if doc.get("found") else None
+            yield doc["_id"], doc["_source"] if doc.get("found") else None, logs[doc["_id"]]
 
 
 def _hashes_csv(rows: list[dict[str, Any]]) -> bytes:
@@ -310,11 +308,11 @@ def export_case(client: Elasticsearch, settings: Settings, case_id: str, target:
                  metadata_only, started)
     kind = KINDS[1] if metadata_only else KINDS[0]
     summaries, missing = [], []
-    for item_id, item in _items(client, settings, case["item_ids"]):
+    for item_id, item, log in _items(client, settings, case["item_ids"]):
         if item is None:
             missing.append(item_id)
         else:
-            summaries.append(_export_item(ex, item))
+            summaries.append(_export_item(ex, item, log))
     ex.writer.add_bytes("case.json", _json({
         "case": {k: v for k, v in case.items() if k != "exports"},
         "custody": custody.custody_log(client, settings, case_id)}))

@@ -76,7 +76,7 @@ def apply_retention(client: Elasticsearch, settings: Settings, store: BlobStore,
             run.deleted_blobs += _purge_item(client, settings, store, actor, case, item_id, refs)
         if not dry_run:
             client.update(index=cases.cases_alias(settings), id=case["case_id"],
-                          doc={"purged_at": now.isoformat()}, refresh="wait_for")
+                          doc={"purged_at": now.isoformat()}, refresh=True)
             audit.record(client, settings, actor, "evidence_retention", case["case_id"],
                          {"status": case["status"], "period_days": days[case["status"]]})
     return run

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from harmwatch.contract import CATEGORIES, RuleHit
 from classifiers.text.normalize import Normalized, fold
+from harmwatch.contract import CATEGORIES, RuleHit
 
 DEFAULT_RULES = Path(__file__).resolve().parent / "rules.yaml"
 

@@ -1,0 +1,190 @@
+"""Hostile crawled content stays inert; headers, media types and catalogues are right."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from review_ui import i18n, media, samples
+from review_ui.app import CSP
+from review_ui.review import highlight_segments
+from tests.ui_support import login, new_user, seed_one, ui_client, unique_source
+
+pytestmark = pytest.mark.integration
+
+XSS_PAYLOADS = [
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "'><svg/onload=alert(1)>",
+    "<iframe src=javascript:alert(1)></iframe>",
+    "{{7*7}}{% raw %}",
+    "</textarea><script>alert(1)</script>",
+    '<a href="javascript:alert(1)">x</a>',
+    "<style>body{display:none}</style>",
+    "<body onload=alert(1)>",
+    "&lt;script&gt;alert(1)&lt;/script&gt;",
+]
+DANGEROUS = re.compile(r"<script>alert|<img src=x|<svg/onload|<iframe src|<body onload|"
+                       r"<style>body|href=\"javascript:|onerror=alert\(1\)>")
+
+
+@pytest.fixture(scope="module")
+def hostile(services):
+    source = unique_source()
+    items = [seed_one(services, source=source, text=f"trẻ em {payload} end",
+                      title=payload, author=payload, author_url=f"javascript:alert({i})",
+                      url=f"javascript:alert('{i}')", media=[samples.png_bytes(i)],
+                      snapshot=f"<html>{payload}</html>".encode())
+             for i, payload in enumerate(XSS_PAYLOADS)]
+    return source, items
+
+
+@pytest.fixture(scope="module")
+def client(services):
+    with ui_client(services) as app_client:
+        login(app_client, new_user(services, "analyst"))
+        yield app_client
+
+
+def _no_live_markup(html: str) -> None:
+    body = html.split("<main>", 1)[1]
+    assert not DANGEROUS.search(body), DANGEROUS.search(body).group(0)
+    assert "javascript:" not in " ".join(re.findall(r'href="([^"]*)"', body))
+
+
+def test_queue_escapes_hostile_text_author_and_title(client, hostile):
+    source, _ = hostile
+    page = client.get(f"/queue?source={source}")
+    assert page.text.count('class="row"') == len(XSS_PAYLOADS)
+    _no_live_markup(page.text)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+def test_item_page_escapes_everything(client, hostile):
+    _, items = hostile
+    for item in items:
+        page = client.get(f"/items/{item['item_id']}")
+        assert page.status_code == 200
+        _no_live_markup(page.text)
+
+
+def test_api_returns_json_not_html(client, hostile):
+    _, items = hostile
+    response = client.get(f"/api/items/{items[0]['item_id']}")
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["text"].startswith("trẻ em <script>")
+
+
+def test_snapshot_is_plain_text_and_sandboxed(client, hostile):
+    _, items = hostile
+    response = client.get(f"/items/{items[0]['item_id']}/snapshot")
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "sandbox" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "<script>alert(1)</script>" in response.text  # as text, verbatim
+
+
+def test_pages_carry_csp_and_security_headers(client):
+    response = client.get("/queue")
+    assert response.headers["content-security-policy"] == CSP
+    for directive in ("default-src 'self'", "script-src 'self'", "object-src 'none'",
+                      "frame-ancestors 'none'", "base-uri 'none'"):
+        assert directive in CSP
+    assert "unsafe-inline" not in CSP
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_templates_have_no_inline_script_or_handlers():
+    templates = Path(media.__file__).parent / "templates"
+    for path in templates.glob("*.html"):
+        text = path.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)", text), path
+        assert not re.search(r"\son[a-z]+=", text), path
+        assert "http://" not in text and "https://" not in text, f"remote asset in {path}"
+
+
+@pytest.mark.parametrize("data", [
+    b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+    b"<html><script>alert(1)</script></html>",
+    b"GIF89a<script>",  # a GIF header on garbage is refused at decode time
+])
+def test_hostile_media_is_never_served_as_markup(services, data):
+    item = seed_one(services, media=[data])
+    with ui_client(services) as app_client:
+        csrf = login(app_client, new_user(services, "analyst"))
+        preview = app_client.get(f"/media/{item['item_id']}/0/preview")
+        assert preview.status_code == 415
+        app_client.post(f"/api/items/{item['item_id']}/media/0/reveal",
+                        headers={"X-CSRF-Token": csrf})
+        original = app_client.get(f"/media/{item['item_id']}/0")
+        if original.status_code == 200:
+            assert original.headers["content-type"] == "image/gif"
+            assert original.headers["x-content-type-options"] == "nosniff"
+        else:
+            assert original.status_code == 415
+
+
+def test_sniffing_allow_list():
+    assert media.sniff(samples.png_bytes(1)) == ("image/png", "png")
+    assert media.sniff(b"\xff\xd8\xff\xe0rest")[0] == "image/jpeg"
+    assert media.sniff(b"RIFF\x00\x00\x00\x00WEBPVP8 ")[0] == "image/webp"
+    with pytest.raises(media.UnsupportedMedia):
+        media.sniff(b"<svg></svg>")
+
+
+def test_preview_is_blurred_and_gray_on_the_server():
+    from io import BytesIO
+
+    from PIL import Image
+
+    data = samples.png_bytes(3, size=128)
+    gray = Image.open(BytesIO(media.preview(data, blur=True, grayscale=True)))
+    pixels = list(gray.convert("RGB").getdata())
+    assert all(r == g == b or abs(r - g) < 4 for r, g, b in pixels[:500])
+
+
+def test_highlight_segments_ignore_bad_offsets():
+    hits = [{"rule_id": "a", "category": "grooming", "start": 0, "end": 3},
+            {"rule_id": "b", "category": "grooming", "start": 2, "end": 5},
+            {"rule_id": "c", "category": "grooming", "start": 50, "end": 60}]
+    segments = highlight_segments("abcdefg", hits)
+    assert [(s["text"], len(s["hits"])) for s in segments] == [("abcde", 2), ("fg", 0)]
+
+
+def test_catalogues_compile_from_po_alone(tmp_path, monkeypatch):
+    """A fresh clone has only .po files; they are compiled in memory at start."""
+    for language in i18n.LANGUAGES:
+        assert i18n.compile_catalogue(language)
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
+    for language in i18n.LANGUAGES:
+        folder = tmp_path / language / "LC_MESSAGES"
+        folder.mkdir(parents=True)
+        source = Path(media.__file__).parent / "locale" / language / "LC_MESSAGES"
+        (folder / "messages.po").write_bytes((source / "messages.po").read_bytes())
+    i18n.translations.cache_clear()
+    try:
+        i18n.set_language("vi")
+        assert i18n.gettext("Sign in") == "Đăng nhập"
+    finally:
+        i18n.translations.cache_clear()
+
+
+def test_every_template_message_is_translated_to_vietnamese():
+    from babel.messages.pofile import read_po
+
+    with (Path(media.__file__).parent / "locale/vi/LC_MESSAGES/messages.po").open("rb") as po:
+        catalog = read_po(po)
+    untranslated = [m.id for m in catalog if m.id and not m.string]
+    assert untranslated == []
+
+
+def test_dates_and_numbers_follow_the_language():
+    i18n.set_language("vi")
+    assert i18n.format_number(1234.5) == "1.234,50"
+    assert "thg" in i18n.format_time("2026-11-29T10:00:00+00:00", "Asia/Ho_Chi_Minh")
+    i18n.set_language("en")
+    assert i18n.format_number(1234.5) == "1,234.50"
+    assert "Nov" in i18n.format_time("2026-11-29T10:00:00+00:00", "Asia/Ho_Chi_Minh")
