@@ -44,6 +44,10 @@ def pipeline_for(clf: TextClassifier):
     """A stock text-classification pipeline around the classifier's own encoder and head."""
     from transformers import PreTrainedModel, pipeline
     from transformers.modeling_outputs import SequenceClassifierOutput
+    from transformers.utils import logging as hf_logging
+
+    # The pipeline warns that it does not know the wrapper class; it runs it all the same.
+    hf_logging.set_verbosity_error()
 
     encoder, head = clf.encoder.model, clf.artefacts.head
 

@@ -11,7 +11,7 @@ One command::
    the loader writes with the bulk API from two threads, with refresh off and no
    replicas during the load, then refreshes once. The stored-only ``analysed`` copy is
    left out to keep the load to the disk and time this shared machine has.
-2. Starts ``harmwatch ui`` (one uvicorn worker) on 127.0.0.1 as a subprocess.
+2. Starts ``harmwatch ui`` (``--workers`` uvicorn processes, default 1) on 127.0.0.1.
 3. Signs in ``--users`` analysts, each running a loop for ``--duration`` seconds (after a
    warm-up): open the queue (first page, a later page by search_after cursor, or a
    diacritics-free full-text search), then one item from it. Every item view is audited
@@ -134,10 +134,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(settings: Settings, port: int) -> subprocess.Popen:
+def start_server(settings: Settings, port: int, workers: int) -> subprocess.Popen:
     env = {**os.environ, "HARMWATCH_ES_INDEX_PREFIX": settings.es_index_prefix}
-    server = subprocess.Popen([sys.executable, "-m", "harmwatch.cli", "ui", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL)
+    server = subprocess.Popen([sys.executable, "-m", "harmwatch.cli", "ui", "--port", str(port),
+                               "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -217,10 +217,10 @@ def report(samples: dict[str, list[float]], args: argparse.Namespace, docs: int,
            load_s: float | None) -> str:
     lines = [f"\n## Review UI latency ({docs:,} flagged items, {args.users} concurrent users)\n",
              f"- command: `.venv/bin/python -m bench.bench_ui --docs {args.docs} --users "
-             f"{args.users} --duration {args.duration}`",
+             f"{args.users} --duration {args.duration:.0f} --workers {args.workers}`",
              f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
              f"- machine: {platform.machine()} x{os.cpu_count()} (shared with other work), "
-             f"Elasticsearch 9.2.4 single node (1 GB heap), `harmwatch ui` one uvicorn worker",
+             f"Elasticsearch 9.2.4 single node (1 GB heap), `harmwatch ui` with {args.workers} uvicorn worker(s)",
              f"- load: {f'{load_s:.0f} s' if load_s else 'reused from an earlier run'} "
              "(bulk, 2 threads, refresh off)",
              f"- measured {args.duration:.0f} s after a {args.warmup:.0f} s warm-up; every item "
@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=10)
     parser.add_argument("--max-requests", type=int, default=50_000)
     parser.add_argument("--prefix", default="bench-ui")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args(argv)
     settings = load_settings(es_index_prefix=args.prefix)
@@ -252,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     for username in users:
         ensure_user(settings, username, PASSWORD, "analyst", locale="en")
     port = _free_port()
-    server = start_server(settings, port)
+    server = start_server(settings, port, args.workers)
     try:
         samples = asyncio.run(run_load(f"http://127.0.0.1:{port}", users, args.duration,
                                        args.warmup, args.max_requests))

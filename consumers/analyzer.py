@@ -84,6 +84,8 @@ class Analyzer:
     """The analyzer stage (consumer group ``analyzer`` on ``settings.topic_raw``)."""
 
     name = NAME
+    # Small batches: a post waits for its whole batch to be classified before it moves on.
+    default_batch = 32
 
     def __init__(self, settings: Settings, group: str = NAME) -> None:
         self.settings = settings

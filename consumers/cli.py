@@ -19,8 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(default 0: no endpoint)")
     parser.add_argument("--until-idle", type=float, default=None, metavar="SECONDS",
                         help="exit once no message has arrived for this long")
-    parser.add_argument("--max-records", type=int, default=200,
-                        help="largest batch taken from one poll (default 200)")
+    parser.add_argument("--max-records", type=int, default=None,
+                        help="largest batch per poll, written and committed together (default: "
+                             "analyzer 32, one model batch, for latency; indexer 500, one bulk)")
     parser.add_argument("--group", default=None,
                         help="consumer group id (default: the stage name, 'analyzer'/'indexer')")
     parser.add_argument("--log-level", default="INFO")

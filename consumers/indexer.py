@@ -34,6 +34,8 @@ class Indexer:
     """The indexer stage (consumer group ``indexer`` on ``settings.topic_flagged``)."""
 
     name = NAME
+    # One bulk request per batch; Elasticsearch handles a few hundred documents per bulk well.
+    default_batch = 500
 
     def __init__(self, settings: Settings, group: str = NAME) -> None:
         self.settings = settings
@@ -59,7 +61,10 @@ class Indexer:
             if doc_id in pending:  # the same version twice in one batch: one write
                 metrics.MESSAGES.labels(NAME, "duplicate").inc()
                 continue
-            pending[doc_id] = (record, item_document(analysed))
+            try:
+                pending[doc_id] = (record, item_document(analysed))
+            except (ValueError, TypeError, KeyError) as exc:
+                dead.add(record, f"cannot build the document: {exc!r}")
         if pending:
             with metrics.STEP_SECONDS.labels(NAME, "indexing").time():
                 runner.retry(lambda: self._bulk(pending, dead), "bulk index")

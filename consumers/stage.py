@@ -101,6 +101,7 @@ class Stage(Protocol):
     name: str
     group: str
     topic: str
+    default_batch: int
 
     def start(self, runner: StageRunner) -> None:
         """Prepare downstream resources (indices, models); called once, retried if transient."""
@@ -230,11 +231,12 @@ class StageRunner:
 
     def _update_lag(self, consumer: KafkaConsumer) -> None:
         now = time.monotonic()
-        if now - self._last_lag_update < 5:
+        assignment = consumer.assignment()
+        if not assignment or now - self._last_lag_update < 2:
             return
         self._last_lag_update = now
         try:
-            for tp in consumer.assignment():
+            for tp in assignment:
                 high = consumer.highwater(tp)
                 if high is not None:
                     position = consumer.position(tp, timeout_ms=1000)

@@ -23,7 +23,7 @@ class WorkerSpec:
     stage: str
     metrics_port: int = 0
     until_idle: float | None = None
-    max_records: int = 200
+    max_records: int | None = None
     log_level: str = "INFO"
     group: str | None = None
 
@@ -42,7 +42,7 @@ def run_worker(spec: WorkerSpec, worker: int) -> int:
     stage = stage_class(settings, group=spec.group or spec.stage)
     options = RunOptions(worker=worker, until_idle=spec.until_idle,
                          metrics_port=spec.metrics_port + worker if spec.metrics_port else 0,
-                         max_records=spec.max_records)
+                         max_records=spec.max_records or stage.default_batch)
     return StageRunner(stage, settings, options).run()
 
 
@@ -57,6 +57,9 @@ def run_workers(spec: WorkerSpec, count: int) -> int:
     from consumers.logs import configure_logging
 
     configure_logging(spec.stage, -1, spec.log_level)
+    # N model-running processes each defaulting to every core would oversubscribe the CPU;
+    # the spawned children read this when they import torch. An explicit setting wins.
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // count)))
     context = multiprocessing.get_context("spawn")
     children = [context.Process(target=_child, args=(spec, i), name=f"{spec.stage}-{i}")
                 for i in range(count)]

@@ -2,8 +2,9 @@
 
 An analyst who confirms an item as, say, ``grooming`` has labelled a post; one who dismisses
 it has labelled a hard negative. :func:`fetch_decisions` is the only place that knows the
-shape of the item documents (alias ``harmwatch-items``; ``post.text``, ``decision.status`` in
-{confirmed, dismissed}, ``decision.category``) so that it can follow the indexer's mapping.
+shape of the item documents (``harmwatch.documents.ITEMS_MAPPING``: alias
+``harmwatch-items``, the post's ``text``, ``decision.status`` in {confirmed, dismissed},
+``decision.category``) so that it can follow the indexer's mapping.
 
 Decisions are split by a hash of the text (stable across runs): four in five join the
 training data, one in five is held out as "new" evaluation data. The candidate is trained
@@ -50,10 +51,10 @@ def fetch_decisions(client: Any, index: str = ITEMS_ALIAS, limit: int = 50_000) 
     query = {"bool": {"filter": [{"terms": {"decision.status": ["confirmed", "dismissed"]}}]}}
     rows = []
     response = client.search(index=index, query=query, size=min(limit, 10_000),
-                             source=["post.text", "decision.status", "decision.category"])
+                             source=["text", "decision.status", "decision.category"])
     for hit in response["hits"]["hits"]:
         src = hit["_source"]
-        text = (src.get("post") or {}).get("text") or ""
+        text = src.get("text") or ""
         decision = src.get("decision") or {}
         category = decision.get("category")
         if not text.strip():

@@ -111,7 +111,9 @@ async def _security_headers(request: Request,
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers.setdefault("Cache-Control", "no-store")
+    # Pages show sensitive material: never stored. Assets: cached, revalidated by ETag.
+    static = request.url.path.startswith("/static/")
+    response.headers.setdefault("Cache-Control", "no-cache" if static else "no-store")
     return response
 
 

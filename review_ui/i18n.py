@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -80,11 +80,16 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return translations(language()).ngettext(singular, plural, n)
 
 
-def format_time(value: str | datetime | None, timezone: str) -> str:
-    """A stored ISO-8601 time shown in the user's language and time zone."""
-    if not value:
+def format_time(value: str | int | float | datetime | None, timezone: str) -> str:
+    """A stored time (ISO 8601 or epoch milliseconds) in the user's language and time zone."""
+    if value is None or value == "":
         return ""
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if isinstance(value, (int, float)):
+        moment = datetime.fromtimestamp(value / 1000, UTC)
+    else:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # stored times without a zone are UTC
     return format_datetime(moment, format="medium", tzinfo=timezone, locale=language())
 
 

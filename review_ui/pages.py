@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -294,10 +295,10 @@ def settings_save(
 
 def save_settings(ctx: Ctx, prefs: dict[str, Any], locale: str, timezone: str) -> None:
     """Save a user's preferences and record what changed (shared with the API)."""
-    from zoneinfo import available_timezones
-
-    if timezone not in available_timezones():
-        raise review.ReviewError(f"unknown time zone {timezone!r}")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "Asia" is a folder
+        raise review.ReviewError(f"unknown time zone {timezone!r}") from exc
     user = ctx.principal.user
     before = {"prefs": user.prefs, "locale": user.locale, "timezone": user.timezone}
     after = {"prefs": {**user.prefs, **prefs}, "locale": locale, "timezone": timezone}

@@ -72,6 +72,7 @@ def test_save_through_the_form_is_audited(app, logins, admin_env, seeded):  # no
     csrf = as_role(app, logins["admin"])
     page = app.get("/admin/thresholds", params={"category": "grooming", "candidate": 0.7})
     assert page.status_code == 200 and 'id="preview-table"' in page.text
+    assert "6 decisions" in page.text.split('id="cat-grooming"')[1].split("</h2>")[0]
     preview = app.get("/api/admin/thresholds/preview",
                       params={"category": "grooming", "threshold": 0.7}).json()
     response = app.post("/admin/thresholds", data={"category": "grooming", "threshold": "0.7",

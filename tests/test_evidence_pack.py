@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from harmwatch.blobstore import get_blob_store
 from harmwatch.cli import main
 from harmwatch.search import es_client
+from harmwatch.settings import get_settings
 from review_ui import audit
 from review_ui.evidence import cases, vics
 from review_ui.evidence.keys import load_signing_key, public_key_pem
@@ -228,7 +229,11 @@ def test_without_a_key_the_pack_key_is_used_and_flagged_untrusted(exported):
     assert any("INSIDE the pack" in note for note in report.notes)
 
 
-def test_verify_command_exit_codes_and_report(exported, tmp_path, capsys):
+def test_verify_command_exit_codes_and_report(exported, tmp_path, capsys, monkeypatch):
+    """Runs as on a police workstation: no settings file, no Elasticsearch reachable."""
+    monkeypatch.setenv("HARMWATCH_CONFIG", str(tmp_path / "no-such-config.yaml"))
+    monkeypatch.setenv("HARMWATCH_ES_URL", "http://127.0.0.1:9")
+    get_settings.cache_clear()
     assert main(["evidence", "verify", str(exported["path"]), "--public-key",
                  str(exported["key_file"])]) == 0
     assert ": OK;" in capsys.readouterr().out
@@ -236,6 +241,7 @@ def test_verify_command_exit_codes_and_report(exported, tmp_path, capsys):
     assert main(["evidence", "verify", str(tampered), "--public-key",
                  str(exported["key_file"])]) == 1
     assert "FAIL vics.json: listed in the manifest but missing" in capsys.readouterr().out
+    get_settings.cache_clear()
 
 
 def test_metadata_only_pack_has_no_media_and_still_verifies(env, exported, tmp_path):

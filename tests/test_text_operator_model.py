@@ -3,7 +3,8 @@
 A tiny, randomly initialised XLM-R model with its own WordPiece tokenizer is written to a
 temporary directory, a head is trained on it, and it is loaded and used exactly like the
 shipped model (``local_files_only=True``, no hub). Retraining from analysts' decisions runs
-on the same tiny model with a stand-in for the Elasticsearch client.
+on the same tiny model (reading decisions from the real Elasticsearch is
+tests/test_text_decisions_es.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 
 from classifiers.text import TextClassifier
 from harmwatch.contract import CATEGORIES, TextAnalysis
-from models.retrain import fetch_decisions, retrain_from_decisions
+from models.retrain import retrain_from_decisions
 from models.train import load_corpus, train
 
 
@@ -88,30 +89,6 @@ def test_tampered_artefacts_are_refused(operator_model, tmp_path):
                                            '"d": [0, 0, 0, 0, 0, 0]}')
     with pytest.raises(ValueError, match="sha256"):
         TextClassifier.load(copy)
-
-
-class FakeElasticsearch:
-    """Answers ``search`` with item documents of the shape the lead specified."""
-
-    def __init__(self, docs: list[dict]) -> None:
-        self.docs, self.calls = docs, []
-
-    def search(self, **kwargs):
-        self.calls.append(kwargs)
-        return {"hits": {"hits": [{"_source": d} for d in self.docs]}}
-
-
-def test_decisions_are_exported_as_labelled_rows():
-    es = FakeElasticsearch([
-        {"post": {"text": "how old r u, dont tell ur mom"},
-         "decision": {"status": "confirmed", "category": "grooming"}},
-        {"post": {"text": "school trip on Friday"}, "decision": {"status": "dismissed"}},
-        {"post": {"text": ""}, "decision": {"status": "confirmed", "category": "grooming"}},
-    ])
-    rows = fetch_decisions(es)
-    assert rows == [{"text": "how old r u, dont tell ur mom", "labels": ["grooming"]},
-                    {"text": "school trip on Friday", "labels": []}]
-    assert es.calls[0]["index"] == "harmwatch-items"
 
 
 def test_retraining_reports_the_change_before_promotion(operator_model, tmp_path):

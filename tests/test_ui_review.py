@@ -260,3 +260,12 @@ def test_settings_change_language_and_wellness(services, app_client):
     app_client.post("/locale", data={"csrf_token": csrf, "locale": "en"})
     assert "Review queue" in app_client.get("/queue").text
     app_client.cookies.clear()
+
+
+@pytest.mark.parametrize("zone", ["Asia", "../etc/passwd", "Nope/Nowhere", ""])
+def test_bad_time_zones_are_refused(services, app_client, zone):
+    csrf = login(app_client, new_user(services, "analyst"))
+    response = app_client.put("/api/me/settings", headers={"X-CSRF-Token": csrf}, json={
+        "locale": "en", "timezone": zone, "prefs": {}})
+    assert response.status_code == 400
+    app_client.cookies.clear()

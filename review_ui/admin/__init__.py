@@ -35,8 +35,11 @@ def _register() -> None:
     """Hook the admin pages into the UI's permission table, templates and navigation."""
     ROUTE_ROLES.update(dict.fromkeys(ADMIN_ROUTES, ADMINS))
     env = templates.env
-    if not isinstance(env.loader, ChoiceLoader):
-        env.loader = ChoiceLoader([env.loader,  # type: ignore[list-item]
+    loader = env.loader
+    present = isinstance(loader, ChoiceLoader) and any(
+        isinstance(inner, PrefixLoader) and "admin" in inner.mapping for inner in loader.loaders)
+    if not present:  # wrap, never replace: the liaison pages extend the UI's own loader
+        env.loader = ChoiceLoader([loader,  # type: ignore[list-item]
                                    PrefixLoader({"admin": FileSystemLoader(TEMPLATE_DIR)})])
     if ("admin_dashboard", "Admin") not in NAV:
         NAV.append(("admin_dashboard", "Admin"))

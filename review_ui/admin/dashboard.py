@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from harmwatch.contract import utcnow
 from review_ui import i18n
 from review_ui.admin import export, plots, reports
 from review_ui.admin.common import ctx, download, page
@@ -22,7 +23,7 @@ Lang = Annotated[Literal["vi", "en"] | None, Query()]
 
 def _report(request: Request, period: str, anchor: date | None) -> reports.Report:
     c = ctx(request)
-    start, end = reports.period_bounds(period, anchor or date.today())
+    start, end = reports.period_bounds(period, anchor or utcnow().date())
     return reports.build(c.client, c.settings, start, end)
 
 
@@ -42,7 +43,7 @@ def dashboard(request: Request, period: Period = "week",
               anchor: Annotated[date | None, Query(alias="date")] = None) -> Response:
     report = _report(request, period, anchor)
     return page(request, "dashboard.html", {
-        "report": report, "period": period, "anchor": (anchor or date.today()).isoformat(),
+        "report": report, "period": period, "anchor": (anchor or utcnow().date()).isoformat(),
         "metrics": reports.METRICS, "metric_label": export.metric_label,
     })
 

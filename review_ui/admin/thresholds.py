@@ -44,10 +44,9 @@ def thresholds_page(request: Request, category: str | None = None,
     shown = None
     if chosen is not None and candidate is not None:
         shown = tuning.preview(c.client, c.settings, chosen, candidate)
-    curves = {cat: tuning.curve(c.client, c.settings, cat) for cat in CATEGORIES}
     return page(request, "thresholds.html", {
         "current": current, "chosen": chosen, "candidate": candidate, "preview": shown,
-        "decided": {cat: curves[cat].decided for cat in CATEGORIES},
+        "decided": tuning.decided_counts(c.client, c.settings),
         "saved": request.query_params.get("saved"),
     })
 

@@ -52,7 +52,7 @@ def set_role(c: Ctx, username: str, role: str) -> None:
     if role != "admin":
         _guard_self(c, username)
     accounts.update_user(c.client, c.settings, username, role=role)
-    c.sessions.delete_for_user(username)
+    c.sessions.delete_for_user(username, keep=c.principal.session_id)
     c.record("user_role", username, old=old, new=role)
 
 
