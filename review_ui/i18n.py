@@ -29,14 +29,14 @@ DEFAULT_LANGUAGE = "vi"
 _active: ContextVar[str] = ContextVar("harmwatch_ui_locale", default=DEFAULT_LANGUAGE)
 
 
-def _paths(language: str) -> tuple[Path, Path]:
-    folder = LOCALE_DIR / language / "LC_MESSAGES"
+def _paths(language: str, locale_dir: Path | None = None) -> tuple[Path, Path]:
+    folder = (locale_dir or LOCALE_DIR) / language / "LC_MESSAGES"
     return folder / "messages.po", folder / "messages.mo"
 
 
-def compile_catalogue(language: str) -> bytes:
+def compile_catalogue(language: str, locale_dir: Path | None = None) -> bytes:
     """The ``.mo`` bytes of a language's ``.po`` catalogue."""
-    po_path, _ = _paths(language)
+    po_path, _ = _paths(language, locale_dir)
     with po_path.open("rb") as handle:
         catalog = read_po(handle, locale=language)
     out = io.BytesIO()
@@ -54,14 +54,20 @@ def write_compiled() -> list[Path]:
     return written
 
 
-@lru_cache(maxsize=len(LANGUAGES))
-def translations(language: str) -> Translations:
-    po_path, mo_path = _paths(language)
+def load_catalogue(language: str, locale_dir: Path | None = None) -> Translations:
+    """A language's catalogue: its ``.mo`` if up to date, else the ``.po`` compiled now."""
+    po_path, mo_path = _paths(language, locale_dir)
     if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
         data = mo_path.read_bytes()
     else:
-        data = compile_catalogue(language)
+        data = compile_catalogue(language, locale_dir)
     return Translations(io.BytesIO(data), domain="messages")
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def translations(language: str) -> Translations:
+    """The process-wide catalogue of a language (other packages may merge into it)."""
+    return load_catalogue(language)
 
 
 def set_language(language: str) -> None:

@@ -174,6 +174,7 @@ def item_page(request: Request, item_id: str) -> Response:
         "revealed": {i for i, _ in enumerate(source.get("media") or [])
                      if review.has_revealed(source, ctx.username, i)},
         "prefs": prefs, "text_only": text_only, "severities": review.SEVERITIES,
+        "error": request.query_params.get("error"),
     })
 
 
@@ -196,8 +197,11 @@ def item_decision(
     severity: Annotated[str | None, Form()] = None,
     note: Annotated[str | None, Form(max_length=5000)] = None,
 ) -> Response:
-    actions.decide(Ctx.of(request), item_id, review.Decision(
-        action, category or None, severity or None, note or None))
+    try:
+        actions.decide(Ctx.of(request), item_id, review.Decision(
+            action, category or None, severity or None, note or None))
+    except review.ReviewError:
+        return _redirect(f"/items/{item_id}?error=incomplete#decide")  # keep the claim
     return _redirect("/queue")
 
 

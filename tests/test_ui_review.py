@@ -269,3 +269,16 @@ def test_bad_time_zones_are_refused(services, app_client, zone):
         "locale": "en", "timezone": zone, "prefs": {}})
     assert response.status_code == 400
     app_client.cookies.clear()
+
+
+def test_incomplete_confirm_returns_to_the_item_with_the_claim_kept(services, app_client):
+    item = seed_one(services)
+    user = new_user(services, "analyst")
+    csrf = login(app_client, user)
+    app_client.post(f"/items/{item['item_id']}/claim", data={"csrf_token": csrf})
+    response = app_client.post(f"/items/{item['item_id']}/decision", data={
+        "csrf_token": csrf, "action": "confirm", "category": "grooming"})
+    assert response.headers["location"] == f"/items/{item['item_id']}?error=incomplete#decide"
+    page = app_client.get(response.headers["location"].split("#")[0])
+    assert 'id="decision-error"' in page.text and 'id="decision-form"' in page.text
+    app_client.cookies.clear()

@@ -12,7 +12,7 @@ from pathlib import Path
 from classifiers.banks.formats import FORMATS
 from classifiers.banks.signals import ALGORITHMS
 
-PROGRESS_EVERY = 50_000
+PROGRESS_EVERY = 50_000  # entries per import transaction, and per progress line
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -123,9 +123,8 @@ def _import(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
 
     def progress(seen: int, added: int) -> None:
-        if seen % PROGRESS_EVERY == 0 or seen < PROGRESS_EVERY:
-            rate = seen / max((datetime.now(UTC) - started).total_seconds(), 1e-6)
-            print(f"  {seen:,} read, {added:,} added ({rate:,.0f}/s)", file=sys.stderr)
+        rate = seen / max((datetime.now(UTC) - started).total_seconds(), 1e-6)
+        print(f"  {seen:,} read, {added:,} added ({rate:,.0f}/s)", file=sys.stderr, flush=True)
 
     try:
         store.ensure_bank(args.bank, args.kind, list_version=args.list_version,
@@ -133,7 +132,8 @@ def _import(args: argparse.Namespace) -> int:
         with args.file.open(encoding="utf-8-sig", newline="") as fp:
             entries = read_entries(fp, fmt, algorithm=args.algorithm,
                                    source_list=args.source_list or args.file.name)
-            result = store.add_entries(args.bank, entries, args.added_by, progress=progress)
+            result = store.add_entries(args.bank, entries, args.added_by, progress=progress,
+                                       batch_size=PROGRESS_EVERY)
     except (FormatError, BankError, OSError) as exc:
         print(f"harmwatch banks import: {exc}", file=sys.stderr)
         return 1
