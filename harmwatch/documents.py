@@ -150,7 +150,7 @@ def settings_alias(settings: Settings) -> str:
     return settings.index_name("settings")
 
 
-def _ensure_versioned_index(
+def ensure_versioned_index(
     client: Elasticsearch, alias: str, version: int, mapping: dict[str, Any], shards: int
 ) -> None:
     """Create ``<alias>-v<version>`` with its template and point the alias at it."""
@@ -179,9 +179,9 @@ def _ensure_versioned_index(
 
 def ensure_indices(client: Elasticsearch, settings: Settings) -> None:
     """Idempotently create the items and settings indices behind their aliases."""
-    _ensure_versioned_index(client, items_alias(settings), ITEMS_MAPPING_VERSION,
+    ensure_versioned_index(client, items_alias(settings), ITEMS_MAPPING_VERSION,
                             ITEMS_MAPPING, shards=3)
-    _ensure_versioned_index(client, settings_alias(settings), SETTINGS_MAPPING_VERSION,
+    ensure_versioned_index(client, settings_alias(settings), SETTINGS_MAPPING_VERSION,
                             SETTINGS_MAPPING, shards=1)
 
 

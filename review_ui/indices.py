@@ -12,7 +12,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from harmwatch.documents import _ensure_versioned_index, ensure_indices
+from harmwatch.documents import ensure_indices, ensure_versioned_index
 from harmwatch.settings import Settings
 
 USERS_VERSION = 1
@@ -97,15 +97,15 @@ def audit_head_alias(settings: Settings) -> str:
 
 def ensure_audit_indices(client: Elasticsearch, settings: Settings) -> None:
     """Idempotently create the audit chain's indices (for tools that only write audit)."""
-    _ensure_versioned_index(client, audit_alias(settings), AUDIT_VERSION, AUDIT_MAPPING, shards=1)
-    _ensure_versioned_index(client, audit_head_alias(settings), 1, AUDIT_HEAD_MAPPING, shards=1)
+    ensure_versioned_index(client, audit_alias(settings), AUDIT_VERSION, AUDIT_MAPPING, shards=1)
+    ensure_versioned_index(client, audit_head_alias(settings), 1, AUDIT_HEAD_MAPPING, shards=1)
 
 
 def ensure_ui_indices(client: Elasticsearch, settings: Settings) -> None:
     """Idempotently create every index the UI reads or writes (including ``items``)."""
     ensure_indices(client, settings)
-    _ensure_versioned_index(client, users_alias(settings), USERS_VERSION, USERS_MAPPING,
+    ensure_versioned_index(client, users_alias(settings), USERS_VERSION, USERS_MAPPING,
                             shards=1)
-    _ensure_versioned_index(client, sessions_alias(settings), SESSIONS_VERSION,
+    ensure_versioned_index(client, sessions_alias(settings), SESSIONS_VERSION,
                             SESSIONS_MAPPING, shards=1)
     ensure_audit_indices(client, settings)

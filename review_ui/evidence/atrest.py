@@ -27,7 +27,7 @@ from elasticsearch import Elasticsearch, NotFoundError
 
 from harmwatch.blobstore import BlobNotFound, BlobStore, parse_ref
 from harmwatch.contract import utcnow
-from harmwatch.documents import _ensure_versioned_index, items_alias
+from harmwatch.documents import ensure_versioned_index, items_alias
 from harmwatch.settings import Settings
 from review_ui import audit
 from review_ui.evidence.keys import evidence_key, key_id
@@ -54,7 +54,7 @@ def sealed_alias(settings: Settings) -> str:
 
 
 def ensure_sealed_index(client: Elasticsearch, settings: Settings) -> None:
-    _ensure_versioned_index(client, sealed_alias(settings), SEALED_VERSION, SEALED_MAPPING, shards=1)
+    ensure_versioned_index(client, sealed_alias(settings), SEALED_VERSION, SEALED_MAPPING, shards=1)
 
 
 def _aad(header: bytes, index: int, last: bool) -> bytes:

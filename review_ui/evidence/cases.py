@@ -18,7 +18,7 @@ from typing import Any
 from elasticsearch import ConflictError, Elasticsearch, NotFoundError
 
 from harmwatch.contract import utcnow
-from harmwatch.documents import _ensure_versioned_index, items_alias
+from harmwatch.documents import ensure_versioned_index, items_alias
 from harmwatch.settings import Settings
 from review_ui import audit
 from review_ui.indices import ensure_ui_indices
@@ -96,7 +96,7 @@ def cases_alias(settings: Settings) -> str:
 def ensure_case_indices(client: Elasticsearch, settings: Settings) -> None:
     """The cases index plus everything the UI's audit trail needs (idempotent)."""
     ensure_ui_indices(client, settings)
-    _ensure_versioned_index(client, cases_alias(settings), CASES_VERSION, CASES_MAPPING, shards=1)
+    ensure_versioned_index(client, cases_alias(settings), CASES_VERSION, CASES_MAPPING, shards=1)
 
 
 def _record(client: Elasticsearch, settings: Settings, actor: audit.Actor, action: str,
