@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harmwatch.contract import CrawledPost
-from harmwatch.settings import Settings
+from harmwatch.settings import REPO_ROOT, Settings
 from tests.consumers_support import (
     BackgroundPublisher,
     PrivateServices,
@@ -42,19 +44,24 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def private(services, tmp_path_factory) -> Iterator[PrivateServices]:
+def private(services) -> Iterator[PrivateServices]:
     """A broker and node on ports 19092/19200 under a temporary var directory.
 
     ``HARMWATCH_TEST_PRIVATE_VAR`` names a var directory to reuse instead (its services are
     started if needed and left running), which saves the start-up when iterating locally.
     """
-    var = os.environ.get("HARMWATCH_TEST_PRIVATE_VAR")
-    instance = PrivateServices(Path(var) if var else tmp_path_factory.mktemp("private"))
+    reuse = os.environ.get("HARMWATCH_TEST_PRIVATE_VAR")
+    # Not under pytest's basetemp: every pytest session (anyone's) resets that tree to mode
+    # 0700, which would lock the Elasticsearch user out of its data mid-run.
+    var = Path(reuse) if reuse else REPO_ROOT / "var" / f"test-private-{uuid.uuid4().hex[:8]}"
+    instance = PrivateServices(var)
     started = not instance.kafka.running_pid()
     instance.start()
     yield instance
     if started:
         instance.stop()
+    if not reuse:
+        shutil.rmtree(var, ignore_errors=True)
 
 
 def _scenario(services: Settings, private: PrivateServices, name: str) -> Settings:
@@ -118,11 +125,8 @@ def test_elasticsearch_down_for_30_seconds_under_load(services, private, tmp_pat
     publisher.start()
     analyzer, indexer = _pipeline(settings, "esdown", tmp_path)
     _wait_until(lambda: item_count(settings) >= 300, 120, "first documents")
-    private.es.stop()
-    time.sleep(30)
+    private.restart_elasticsearch(down=30)
     assert indexer.proc.poll() is None, "the indexer gave up while Elasticsearch was down"
-    private.es.start()
-    private.es.wait_healthy()
     publisher.finish()
     _assert_exactly_once(settings, posts, [analyzer, indexer])
     assert "transient failure, retrying" in indexer.log()
@@ -135,10 +139,7 @@ def test_broker_restart_under_load(services, private, tmp_path):
     publisher.start()
     analyzer, indexer = _pipeline(settings, "brokerdown", tmp_path)
     _wait_until(lambda: item_count(settings) >= 300, 120, "first documents")
-    private.kafka.stop()
-    time.sleep(5)
-    private.kafka.start()
-    private.kafka.wait_healthy()
+    private.restart_kafka(down=5)
     publisher.finish()
     _assert_exactly_once(settings, posts, [analyzer, indexer])
 

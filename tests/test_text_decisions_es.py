@@ -12,9 +12,11 @@ pytestmark = pytest.mark.integration
 
 
 def test_decisions_are_read_from_the_items_index(services):
-    client = es_client(services)
-    ensure_indices(client, services)
-    alias = items_alias(services)
+    # An items index of its own: other tests record decisions in the session's one.
+    settings = services.model_copy(update={"es_index_prefix": f"{services.es_index_prefix}-textdec"})
+    client = es_client(settings)
+    ensure_indices(client, settings)
+    alias = items_alias(settings)
     docs = {
         "a": {"text": "em bn tuổi r? đừng nói vs bme", "status": "confirmed",
               "decision": {"status": "confirmed", "category": "grooming"}},
