@@ -26,6 +26,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 from harmwatch.settings import REPO_ROOT, Settings
@@ -138,7 +139,8 @@ def require_free_ports(service: str, ports: list[int]) -> None:
             raise ServiceError(
                 f"Port {port} on 127.0.0.1, which {service} needs, is taken by another process "
                 f"that harmwatch did not start. Find it with `ss -ltnp 'sport = :{port}'` and stop "
-                f"it, then run `harmwatch services up` again."
+                f"it, or move harmwatch's {service} to a free port (HARMWATCH_KAFKA_BOOTSTRAP, "
+                f"HARMWATCH_ES_URL), then run `harmwatch services up` again."
             )
 
 
@@ -558,12 +560,33 @@ def _make_traversable(path: Path) -> None:
 # ---------------------------------------------------------------------------
 
 
+def local_port(address: str, setting: str) -> int:
+    """The port of a loopback address from settings: the local services listen there."""
+    parsed = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parsed.hostname not in ("127.0.0.1", "localhost") or parsed.port is None:
+        raise ServiceError(
+            f"{setting}={address!r}: `harmwatch services` runs Kafka and Elasticsearch on this "
+            f"machine only, so it needs a 127.0.0.1 address with a port (e.g. 127.0.0.1:9092). "
+            f"For remote services, do not run `harmwatch services`."
+        )
+    return parsed.port
+
+
 def services_for(settings: Settings) -> tuple[Kafka, Elasticsearch]:
+    """The two services, listening where the settings say clients will look for them.
+
+    The controller and transport ports sit next to the client ports (+1, +100), so moving
+    a service away from a taken port is one setting: HARMWATCH_KAFKA_BOOTSTRAP or
+    HARMWATCH_ES_URL.
+    """
     layout = Layout(settings.var_dir)
     versions = pinned_versions()
+    kafka_port = local_port(settings.kafka_bootstrap, "HARMWATCH_KAFKA_BOOTSTRAP")
+    es_port = local_port(settings.es_url, "HARMWATCH_ES_URL")
     return (
-        Kafka(layout, versions["kafka.version"]),
-        Elasticsearch(layout, versions["elasticsearch.version"]),
+        Kafka(layout, versions["kafka.version"], port=kafka_port, controller_port=kafka_port + 1),
+        Elasticsearch(layout, versions["elasticsearch.version"], port=es_port,
+                      transport_port=es_port + 100),
     )
 
 

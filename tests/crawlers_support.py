@@ -149,7 +149,7 @@ def hostile_routes(server: FixtureServer) -> None:
         Reply(503, "busy", headers={"Retry-After": "1"}) if h == 1
         else Reply(200, _post_page("h-busy", "served after 503")))
     routes["/hostile/away"] = lambda q, h: Reply(
-        302, "", headers={"Location": "http://10.255.0.1/internal-admin"})
+        302, "", headers={"Location": "http://127.0.0.2:9/internal-admin"})
 
 
 def editable_routes(server: FixtureServer) -> None:

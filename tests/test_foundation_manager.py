@@ -40,3 +40,14 @@ def test_status_reports_the_running_services(services):
     lines = manager.status(get_settings())
     assert any(line.startswith("kafka") and " running " in line for line in lines)
     assert any(line.startswith("elasticsearch") and " running " in line for line in lines)
+
+
+def test_services_listen_where_the_settings_point_clients():
+    from harmwatch.settings import load_settings
+
+    kafka, es = manager.services_for(load_settings(kafka_bootstrap="127.0.0.1:39092",
+                                                   es_url="http://127.0.0.1:39200"))
+    assert (kafka.port, kafka.controller_port) == (39092, 39093)
+    assert (es.port, es.transport_port) == (39200, 39300)
+    with pytest.raises(manager.ServiceError, match="HARMWATCH_ES_URL.*127.0.0.1"):
+        manager.services_for(load_settings(es_url="http://search.internal:9200"))
