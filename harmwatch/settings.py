@@ -7,6 +7,7 @@ fails at start-up with the field named (see :func:`load_settings`).
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -116,6 +117,21 @@ def load_settings(**overrides: Any) -> Settings:
             f"Invalid harmwatch settings — {problems}. "
             "Fix the HARMWATCH_<FIELD> environment variable or the HARMWATCH_CONFIG file."
         ) from exc
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """``HARMWATCH_*`` variables that give a child process exactly these settings.
+
+    Stages are started as their own processes (the demo, tests, "run now" in the admin
+    pages); the environment is how a process is configured in production too.
+    """
+    env = {}
+    for name, value in settings.model_dump(mode="json").items():
+        if value is None:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value)
+        env[f"HARMWATCH_{name.upper()}"] = text
+    return env
 
 
 @lru_cache(maxsize=1)

@@ -91,6 +91,18 @@ class StageProcess:
         return self.proc.wait(timeout=timeout)
 
 
+STARTED: list[StageProcess] = []
+
+
+def kill_leftovers() -> None:
+    """Kill stage processes a failed test left running (they would retry forever)."""
+    while STARTED:
+        process = STARTED.pop()
+        if process.proc.poll() is None:
+            process.signal(signal.SIGKILL)
+            process.proc.wait(10)
+
+
 def start_stage(settings: Settings, stage: str, group: str, log_dir: Path,
                 *args: str, **env: str) -> StageProcess:
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -101,7 +113,8 @@ def start_stage(settings: Settings, stage: str, group: str, log_dir: Path,
             env=settings_env(settings, **env), stdout=log, stderr=subprocess.STDOUT,
             cwd=REPO_ROOT, start_new_session=True,
         )
-    return StageProcess(stage, proc, log_path)
+    STARTED.append(StageProcess(stage, proc, log_path))
+    return STARTED[-1]
 
 
 def publish(settings: Settings, messages: Iterable[tuple[str | None, bytes]]) -> int:

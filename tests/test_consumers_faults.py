@@ -32,6 +32,7 @@ from tests.consumers_support import (
     expected_id,
     indexed_ids,
     item_count,
+    kill_leftovers,
     make_post,
     posts_messages,
     publish,
@@ -41,6 +42,12 @@ from tests.consumers_support import (
 )
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_stages():
+    yield
+    kill_leftovers()
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ from tests.consumers_support import (
     expected_id,
     free_port,
     indexed_ids,
+    kill_leftovers,
     make_post,
     posts_messages,
     publish,
@@ -38,6 +39,12 @@ from tests.consumers_support import (
 )
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_stages():
+    yield
+    kill_leftovers()
 
 
 def scoped(settings: Settings, name: str) -> Settings:
@@ -188,15 +195,16 @@ def test_two_workers_share_the_partitions_and_sigterm_commits(services, tmp_path
     workers = start_stage(settings, "analyzer", "test-workers", tmp_path, "--workers", "2",
                           "--metrics-port", str(port), "--max-records", "50")
     deadline = time.monotonic() + 60
-    both = False
-    while not both and time.monotonic() < deadline:
+    both = lag = False
+    while not (both and lag) and time.monotonic() < deadline:
         time.sleep(0.5)
         with contextlib.suppress(OSError):
             both = _forwarded(port) > 0 and _forwarded(port + 1) > 0
+            lag = any("harmwatch_consumer_lag{" in _scrape(p) for p in (port, port + 1))
     scraped = _scrape(port)
     assert workers.stop() == 0, workers.log()[-3000:]
     assert both, "the two workers did not both get partitions"
-    assert "harmwatch_consumer_lag{" in scraped
+    assert lag, "no consumer lag reported"
     assert 'harmwatch_consumer_step_seconds_count{stage="analyzer",step="classification"}' \
         in scraped
     assert "uncommitted" not in workers.log()

@@ -29,3 +29,13 @@ def test_unknown_key_in_config_file_is_refused(monkeypatch, tmp_path):
     monkeypatch.setenv("HARMWATCH_CONFIG", str(config))
     with pytest.raises(ConfigError, match="ui_prot"):
         load_settings()
+
+
+def test_settings_travel_to_child_processes_through_the_environment(monkeypatch, tmp_path):
+    from harmwatch.settings import settings_environment
+
+    original = load_settings(var_dir=tmp_path, kafka_bootstrap="127.0.0.1:39092",
+                             crawler_allow_hosts=["127.0.0.1"], ui_secure_cookies=True)
+    for name, value in settings_environment(original).items():
+        monkeypatch.setenv(name, value)
+    assert load_settings() == original

@@ -19,7 +19,7 @@ import yaml
 from harmwatch.documents import items_alias
 from harmwatch.kafka import ensure_topics
 from harmwatch.search import es_client
-from harmwatch.settings import REPO_ROOT, Settings
+from harmwatch.settings import REPO_ROOT, Settings, settings_environment
 from services.demo_site import start_demo_site
 from tests.ui_support import login, new_user, ui_client
 
@@ -27,16 +27,7 @@ from tests.ui_support import login, new_user, ui_client
 def _env(settings: Settings) -> dict[str, str]:
     """The isolated test settings, passed to child processes the production way."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HARMWATCH_")}
-    env.update({
-        "HARMWATCH_VAR_DIR": str(settings.var_dir),
-        "HARMWATCH_TOPIC_RAW": settings.topic_raw,
-        "HARMWATCH_TOPIC_FLAGGED": settings.topic_flagged,
-        "HARMWATCH_TOPIC_DEAD": settings.topic_dead,
-        "HARMWATCH_TOPIC_PARTITIONS": str(settings.topic_partitions),
-        "HARMWATCH_ES_INDEX_PREFIX": settings.es_index_prefix,
-        "HARMWATCH_BLOB_DIR": str(settings.resolved_blob_dir),
-        "HARMWATCH_BANKS_DIR": str(settings.resolved_banks_dir),
-    })
+    env.update(settings_environment(settings))
     return env
 
 
