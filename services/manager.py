@@ -176,6 +176,18 @@ def pid_alive(pid: int, marker: str) -> bool:
     return marker.encode() in cmdline
 
 
+def exited(service: Kafka | Elasticsearch) -> bool:
+    """True only when the service's process is gone on two looks a second apart.
+
+    A single look can miss a process that is alive but briefly unreadable in /proc
+    under heavy load (seen while restarting the broker under load).
+    """
+    if service.running_pid():
+        return False
+    time.sleep(1)
+    return service.running_pid() is None
+
+
 def stop_pid(pid: int, marker: str, timeout: float = 60.0) -> None:
     if not pid_alive(pid, marker):
         return
@@ -340,7 +352,7 @@ class Kafka:
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self.running_pid():
+            if exited(self):
                 raise ServiceError(
                     f"Kafka exited during start-up. Last lines of {self.log_file}:\n"
                     f"{tail(self.log_file)}\n{tail(self.layout.logs / 'kafka.out')}"
@@ -498,7 +510,7 @@ class Elasticsearch:
         deadline = time.monotonic() + timeout
         health_url = f"{self.url}/_cluster/health?wait_for_status=yellow&timeout=5s"
         while time.monotonic() < deadline:
-            if not self.running_pid():
+            if exited(self):
                 raise ServiceError(
                     f"Elasticsearch exited during start-up. Last lines of {self.log_file}:\n"
                     f"{tail(self.log_file)}"

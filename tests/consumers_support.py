@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harmwatch.contract import CrawledPost, CrawlProvenance, MediaItem, content_hash, item_id
-from harmwatch.settings import REPO_ROOT, Settings
+from harmwatch.settings import REPO_ROOT, Settings, settings_environment
 
 TEXTS = [
     "Em bao nhiêu tuổi rồi? Đừng nói với bố mẹ nhé #{i}",
@@ -54,18 +54,8 @@ def expected_id(post: CrawledPost) -> str:
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment that gives a subprocess these settings (rules-only text engine)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HARMWATCH_")}
-    env.update({
-        "HARMWATCH_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "HARMWATCH_ES_URL": settings.es_url,
-        "HARMWATCH_TOPIC_RAW": settings.topic_raw,
-        "HARMWATCH_TOPIC_FLAGGED": settings.topic_flagged,
-        "HARMWATCH_TOPIC_DEAD": settings.topic_dead,
-        "HARMWATCH_TOPIC_PARTITIONS": str(settings.topic_partitions),
-        "HARMWATCH_ES_INDEX_PREFIX": settings.es_index_prefix,
-        "HARMWATCH_BLOB_DIR": str(settings.resolved_blob_dir),
-        "HARMWATCH_BANKS_DIR": str(settings.resolved_banks_dir),
-        "HARMWATCH_ANALYZER_TEXT_MODEL": "false",
-    })
+    env.update(settings_environment(settings))
+    env["HARMWATCH_ANALYZER_TEXT_MODEL"] = "false"
     env.update(extra)
     return env
 
