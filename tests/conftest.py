@@ -54,16 +54,22 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     )
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    """Name, in the log's header, the server versions the integration tests run against."""
+    settings = load_settings()
+    try:
+        kafka_version, es_version = _services_reachable(settings)
+    except pytest.fail.Exception:
+        return (f"integration services: NOT reachable at {settings.kafka_bootstrap} / "
+                f"{settings.es_url} (start them with `harmwatch services up`)")
+    return (f"integration services: Apache Kafka {kafka_version} at {settings.kafka_bootstrap}, "
+            f"Elasticsearch {es_version} at {settings.es_url}")
+
+
 @pytest.fixture(scope="session")
-def services(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Settings]:
+def services(settings: Settings) -> Iterator[Settings]:
     """Request this fixture in any test that talks to Kafka or Elasticsearch."""
-    kafka_version, es_version = _services_reachable(settings)
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
-            f"integration services: Apache Kafka {kafka_version} at {settings.kafka_bootstrap}, "
-            f"Elasticsearch {es_version} at {settings.es_url}"
-        )
+    _services_reachable(settings)
     yield settings
     _drop_test_data(settings)
 
