@@ -30,6 +30,17 @@ class SourceSpider(scrapy.Spider):
         self.source = source
         self._pages_requested = 0
 
+    async def start(self) -> Any:
+        """Each start URL of the source, through the safety checks, parsed by ``parse``.
+
+        Spiders whose first page is built from the source (an account, a channel) or
+        parsed differently (a forum index) override this.
+        """
+        for url in self.source.start_urls:
+            request = self.page_request(url, self.parse)
+            if request is not None:
+                yield request
+
     # -- requests -----------------------------------------------------------------
     def page_request(self, url: str, callback: Callable[..., Any], **kwargs: Any
                      ) -> scrapy.Request | None:

@@ -20,12 +20,6 @@ from harmwatch.contract import Author
 class FeedSpider(SourceSpider):
     name = "rss"
 
-    async def start(self) -> Any:
-        for url in self.source.start_urls:
-            request = self.page_request(url, self.parse)
-            if request is not None:
-                yield request
-
     def parse(self, response: Response) -> Iterator[Any]:
         self.count_page()
         feed = Selector(body=response.body, type="xml")

@@ -18,12 +18,6 @@ from harmwatch.contract import Author
 class GenericSpider(SourceSpider):
     name = "generic"
 
-    async def start(self) -> Any:
-        for url in self.source.start_urls:
-            request = self.page_request(url, self.parse)
-            if request is not None:
-                yield request
-
     def parse(self, response: Response) -> Iterator[Any]:
         if not hasattr(response, "css"):
             self.crawler.stats.inc_value("harmwatch/errors")
