@@ -34,6 +34,16 @@ EN_WORDS = frozenset([
 ])
 
 
+# Vietnamese syllables end in a vowel or c, ch, m, n, ng, nh, p, t: a longer word ending in
+# any of these letters is not Vietnamese, with or without diacritics ("buyers", "for").
+_NON_VIETNAMESE_FINAL = frozenset("bdfjklqrsvwxz")
+
+
+def _non_vietnamese_words(words: list[str]) -> int:
+    # Words of one or two letters are left out: teencode uses k, j, z, r, ns for Vietnamese.
+    return sum(len(w) > 2 and w[-1] in _NON_VIETNAMESE_FINAL for w in words)
+
+
 def detect_language(text: str) -> str:
     """'vi', 'en' or 'other' for ``text`` (any casing, with or without diacritics)."""
     lowered = text.lower()
@@ -42,7 +52,7 @@ def detect_language(text: str) -> str:
         return "other"
     vi_letters = len(_VI_LETTERS.findall(lowered))
     vi = sum(w in VI_WORDS for w in words) + 2 * vi_letters
-    en = sum(w in EN_WORDS for w in words)
+    en = sum(w in EN_WORDS for w in words) + 0.5 * _non_vietnamese_words(words)
     if max(vi, en) == 0 or max(vi, en) < 0.2 * len(words):
         return "other"
     return "vi" if vi >= en else "en"
