@@ -18,9 +18,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 from harmwatch.contract import CrawledPost, CrawlProvenance, MediaItem, content_hash, item_id
 from harmwatch.settings import REPO_ROOT, Settings, settings_environment
@@ -91,6 +93,13 @@ def kill_leftovers() -> None:
         if process.proc.poll() is None:
             process.signal(signal.SIGKILL)
             process.proc.wait(10)
+
+
+@pytest.fixture()
+def no_leftover_stages() -> Iterator[None]:
+    """Kill any stage process a test left behind, so it cannot eat the next test's CPU."""
+    yield
+    kill_leftovers()
 
 
 def start_stage(settings: Settings, stage: str, group: str, log_dir: Path,

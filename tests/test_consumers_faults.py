@@ -32,8 +32,8 @@ from tests.consumers_support import (
     expected_id,
     indexed_ids,
     item_count,
-    kill_leftovers,
     make_post,
+    no_leftover_stages,  # noqa: F401 - a fixture, used through pytestmark
     posts_messages,
     publish,
     start_stage,
@@ -41,13 +41,8 @@ from tests.consumers_support import (
     wait_for_count,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leftover_stages")]
 
-
-@pytest.fixture(autouse=True)
-def _no_leftover_stages():
-    yield
-    kill_leftovers()
 
 
 @pytest.fixture(scope="module")

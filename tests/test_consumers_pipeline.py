@@ -29,8 +29,8 @@ from tests.consumers_support import (
     expected_id,
     free_port,
     indexed_ids,
-    kill_leftovers,
     make_post,
+    no_leftover_stages,  # noqa: F401 - a fixture, used through pytestmark
     posts_messages,
     publish,
     start_stage,
@@ -38,13 +38,8 @@ from tests.consumers_support import (
     wait_for_count,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leftover_stages")]
 
-
-@pytest.fixture(autouse=True)
-def _no_leftover_stages():
-    yield
-    kill_leftovers()
 
 
 def scoped(settings: Settings, name: str) -> Settings:

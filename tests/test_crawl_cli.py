@@ -4,6 +4,7 @@ sources files, the scheduler's timing, and the SSRF guard on single requests."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.test import get_crawler
 
 from crawlers.cli import due_sources, seconds_until_next
-from crawlers.middlewares import BlockedAddress, SSRFGuardMiddleware
+from crawlers.middlewares import BlockedAddress, SSRFGuardMiddleware, is_public
 from crawlers.sources import load_sources
 from harmwatch.cli import main
 from tests.crawlers_support import write_sources
@@ -58,7 +59,18 @@ def _guard(allow: list[str]) -> SSRFGuardMiddleware:
     return SSRFGuardMiddleware(crawler)
 
 
-@pytest.mark.parametrize("url", ["http://10.0.0.8/", "http://[::1]:8080/", "file:///etc/passwd",
+@pytest.mark.parametrize("address", ["10.0.0.8", "172.16.5.4", "192.168.1.1", "169.254.169.254",
+                                     "100.64.0.1", "fd00::8", "::ffff:10.0.0.8", "224.0.0.1"])
+def test_private_and_special_addresses_are_not_public(address: str) -> None:
+    # Checked on the address alone: no request to a private range is ever built here.
+    assert not is_public(ipaddress.ip_address(address))
+
+
+def test_a_global_address_is_public() -> None:
+    assert is_public(ipaddress.ip_address("93.184.216.34"))
+
+
+@pytest.mark.parametrize("url", ["http://[fd00::8]/", "http://[::1]:8080/", "file:///etc/passwd",
                                  "http://169.254.169.254/latest/meta-data/", "ftp://a.example/"])
 def test_ssrf_guard_refuses(url: str) -> None:
     with pytest.raises(BlockedAddress):
