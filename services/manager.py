@@ -230,6 +230,18 @@ def run_maven(args: list[str], what: str) -> None:
 # ---------------------------------------------------------------------------
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id that never begins with "-".
+
+    Kafka's ids are URL-safe base64, so one in 64 would start with a dash and be read by
+    kafka-storage as an option rather than the id; Kafka's own Uuid.randomUuid() redraws those too.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 @dataclass
 class Kafka:
     layout: Layout
@@ -319,8 +331,7 @@ class Kafka:
     def format_storage(self) -> None:
         if (self.layout.kafka_data / "meta.properties").is_file():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        cmd = [*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster_id,
+        cmd = [*self._java(), "kafka.tools.StorageTool", "format", f"--cluster-id={new_cluster_id()}",
                "-c", str(self.layout.kafka_config)]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:

@@ -51,3 +51,25 @@ def test_services_listen_where_the_settings_point_clients():
     assert (es.port, es.transport_port) == (39200, 39300)
     with pytest.raises(manager.ServiceError, match="HARMWATCH_ES_URL.*127.0.0.1"):
         manager.services_for(load_settings(es_url="http://search.internal:9200"))
+
+
+def test_cluster_ids_never_look_like_an_option():
+    assert not any(manager.new_cluster_id().startswith("-") for _ in range(2000))
+
+
+def test_storage_formats_even_when_the_cluster_id_starts_with_a_dash(services, tmp_path, monkeypatch):
+    """One fresh clone in 64 drew such an id and `services up` failed (CI, 2026-11-29)."""
+    import base64
+
+    from harmwatch.settings import get_settings
+
+    installed = manager.services_for(get_settings())[0]
+    kafka = manager.Kafka(manager.Layout(tmp_path), installed.version, port=39092, controller_port=39093)
+    kafka.libs.parent.mkdir(parents=True)
+    kafka.libs.symlink_to(installed.libs.resolve())
+    dash_id = base64.urlsafe_b64encode(bytes([0xF8]) + bytes(15)).decode().rstrip("=")
+    assert dash_id.startswith("-")
+    monkeypatch.setattr(manager, "new_cluster_id", lambda: dash_id)
+    kafka.configure()
+    kafka.format_storage()
+    assert f"cluster.id={dash_id}" in (kafka.layout.kafka_data / "meta.properties").read_text()
