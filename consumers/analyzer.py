@@ -29,6 +29,7 @@ from harmwatch.contract import (
     TextAnalysis,
     utcnow,
 )
+from harmwatch.kafka import fits
 from harmwatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -111,8 +112,18 @@ class Analyzer:
             if text is None:
                 continue
             analysed = self._analyse(record, post, text, dead)
-            if analysed is not None:
-                out.append((post.key, analysed.model_dump_json().encode("utf-8")))
+            if analysed is None:
+                continue
+            value = analysed.model_dump_json().encode("utf-8")
+            if fits(self.settings, post.key.encode("utf-8"), value):
+                out.append((post.key, value))
+            else:
+                metrics.ERRORS.labels(NAME, "too_large").inc()
+                dead.add(record, f"the analysed post is {len(value):,} bytes, over the "
+                                 f"{self.settings.kafka_max_message_bytes:,}-byte message limit "
+                                 f"(HARMWATCH_KAFKA_MAX_MESSAGE_BYTES); raise the limit and the "
+                                 f"topics' max.message.bytes, then replay it "
+                                 f"(harmwatch dead-letters replay)")
         if out:
             runner.produce(self.settings.topic_flagged, out, "flagged")
 

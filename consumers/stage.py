@@ -29,8 +29,9 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from consumers import metrics
+from harmwatch.blobstore import BlobStore, get_blob_store
 from harmwatch.contract import DeadLetter, utcnow
-from harmwatch.kafka import ensure_topics, make_consumer, make_producer
+from harmwatch.kafka import ensure_topics, fits, make_consumer, make_producer
 from harmwatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,20 +75,33 @@ class RunOptions:
 
 @dataclass
 class DeadLetterSink:
-    """Collects a batch's poison messages as :class:`DeadLetter` values to produce."""
+    """Collects a batch's poison messages as :class:`DeadLetter` values to produce.
+
+    The original travels inside the letter as base64 unless that would not fit in one
+    Kafka message (base64 adds a third): then it goes to the blob store and the letter
+    carries its ref, so even the largest poison message is kept whole.
+    """
 
     stage: str
+    settings: Settings
+    blobs: BlobStore
     letters: list[tuple[str | None, bytes]] = field(default_factory=list)
 
     def add(self, record: Any, error: str) -> None:
         key = record.key.decode("utf-8", "replace") if record.key is not None else None
+        original = record.value or b""
         letter = DeadLetter(
             stage=self.stage, error=error[:4000], source_topic=record.topic,
             partition=record.partition, offset=record.offset, key=key,
-            original_base64=base64.b64encode(record.value or b"").decode("ascii"),
-            failed_at=utcnow(),
+            original_base64=base64.b64encode(original).decode("ascii"),
+            original_size=len(original), failed_at=utcnow(),
         )
-        self.letters.append((key, letter.model_dump_json().encode("utf-8")))
+        value = letter.model_dump_json().encode("utf-8")
+        if not fits(self.settings, record.key, value):
+            letter.original_blob_ref = self.blobs.put(original)
+            letter.original_base64 = ""
+            value = letter.model_dump_json().encode("utf-8")
+        self.letters.append((key, value))
         metrics.DEAD_LETTERED.labels(self.stage).inc()
         metrics.MESSAGES.labels(self.stage, "dead_lettered").inc()
         log.warning("dead-lettered", extra={"key": key, "topic": record.topic,
@@ -139,6 +153,7 @@ class StageRunner:
         self.stop_requested_at: float | None = None
         self.client_id = f"harmwatch-{stage.name}-{options.worker}"
         self.producer: KafkaProducer | None = None
+        self.blobs: BlobStore = get_blob_store(settings)
         self.rate = metrics.RateMeter(stage.name)
         self._last_lag_update = 0.0
 
@@ -200,7 +215,7 @@ class StageRunner:
 
     def _handle_batch(self, consumer: KafkaConsumer, records: list[Any]) -> None:
         started = time.monotonic()
-        dead = DeadLetterSink(self.stage.name)
+        dead = DeadLetterSink(self.stage.name, self.settings, self.blobs)
         self.stage.handle(records, dead, self)
         if dead.letters:
             self.produce(self.settings.topic_dead, dead.letters, "dead letters")

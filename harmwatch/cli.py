@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "services.demo",
     "harmwatch.commands",
     "consumers.cli",
+    "consumers.deadletters",
     "classifiers.text.cli",
     "classifiers.media.cli",
     "classifiers.banks.cli",

@@ -192,7 +192,15 @@ class DeadLetter(_Message):
     partition: int
     offset: int
     key: str | None = None
-    original_base64: str = Field(description="The original message bytes, base64.")
+    original_base64: str = Field(
+        default="", description="The original message bytes, base64; empty when they are in "
+                                "the blob store instead (original_blob_ref).")
+    original_size: int | None = Field(default=None, ge=0,
+                                      description="Length of the original message in bytes.")
+    original_blob_ref: str | None = Field(
+        default=None, pattern=r"^sha256:[0-9a-f]{64}$",
+        description="Blob store ref of the original, set when base64 of it would not fit "
+                    "in one Kafka message (HARMWATCH_KAFKA_MAX_MESSAGE_BYTES).")
     failed_at: datetime
 
 

@@ -59,6 +59,20 @@ def ensure_topics(
         admin.close()
 
 
+# What a record costs beyond its key and value inside a batch request (headers, varints,
+# the batch header): generous, so a message that passes :func:`fits` is never refused.
+RECORD_OVERHEAD = 1024
+
+
+def fits(settings: Settings, key: bytes | None, value: bytes) -> bool:
+    """Whether a producer made by :func:`make_producer` will accept this message.
+
+    Checked before sending because kafka-python refuses an oversized message with an
+    error that no retry can fix; a stage that retried it would stall its partition.
+    """
+    return len(value) + len(key or b"") + RECORD_OVERHEAD <= settings.kafka_max_message_bytes
+
+
 def make_producer(settings: Settings, client_id: str, **overrides: Any) -> KafkaProducer:
     """A producer whose sends count only once the broker acknowledged them on all replicas."""
     config: dict[str, Any] = {
@@ -73,6 +87,7 @@ def make_producer(settings: Settings, client_id: str, **overrides: Any) -> Kafka
         "max_block_ms": 60000,
         "key_serializer": lambda key: key.encode("utf-8") if key is not None else None,
         "compression_type": "gzip",
+        "max_request_size": settings.kafka_max_message_bytes,
     }
     config.update(overrides)
     return KafkaProducer(**config)

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     topic_dead: str = "posts.dead"
     topic_partitions: int = Field(default=6, ge=1)
     topic_replication: int = Field(default=1, ge=1)
+    # Largest message (key + value, before compression) a harmwatch producer sends; Kafka's
+    # own default limit. Raising it needs the topics' max.message.bytes raised as well.
+    kafka_max_message_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
 
     # Elasticsearch
     es_url: str = "http://127.0.0.1:9200"

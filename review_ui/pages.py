@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from harmwatch.blobstore import BlobNotFound, get_blob_store
 from review_ui import accounts, actions, audit, i18n, media, review
 from review_ui.actions import Ctx
+from review_ui.evidence.atrest import open_blob
 from review_ui.rendering import render
 from review_ui.security import (
     LANGUAGE_COOKIE,
@@ -223,11 +224,20 @@ def _media_bytes(request: Request, item_id: str, index: int) -> tuple[dict[str, 
     ctx = Ctx.of(request)
     source = review.get_item(ctx.client, ctx.settings, item_id, ctx.role)
     entry = review.media_entry(source, index)
+    return source, _blob(ctx, entry["blob_ref"], "media bytes")
+
+
+def _blob(ctx: Ctx, ref: str, what: str) -> bytes:
+    """A blob's bytes, decrypting its sealed copy when the item's evidence was sealed at rest.
+
+    Confirmed items' media and snapshots are encrypted at rest and their plaintext deleted
+    (review_ui.evidence.atrest), yet analysts and liaison officers still need to see them.
+    """
     try:
-        data = get_blob_store(ctx.settings).get(entry["blob_ref"])
+        with open_blob(ctx.client, ctx.settings, get_blob_store(ctx.settings), ref) as handle:
+            return handle.read()
     except BlobNotFound as exc:
-        raise review.NotVisible("media bytes are not in the blob store") from exc
-    return source, data
+        raise review.NotVisible(f"the {what} are not in the blob store") from exc
 
 
 @router.get("/media/{item_id}/{index}/preview", name="media_preview")
@@ -267,10 +277,7 @@ def item_snapshot(request: Request, item_id: str) -> Response:
     if not source.get("snapshot_ref"):
         raise review.NotVisible("no snapshot for this item")
     ctx.record("snapshot_view", item_id, snapshot_ref=source["snapshot_ref"])
-    try:
-        data = get_blob_store(ctx.settings).get(source["snapshot_ref"])
-    except BlobNotFound as exc:
-        raise review.NotVisible("the snapshot is not in the blob store") from exc
+    data = _blob(ctx, source["snapshot_ref"], "snapshot bytes")
     headers = {**media.INERT_HEADERS,
                "Content-Disposition": f'inline; filename="snapshot-{item_id}.txt"'}
     return Response(media.snapshot_text(data), media_type="text/plain; charset=utf-8",

@@ -80,6 +80,14 @@ def test_import_export_and_reimport(app, csrf, bank):  # noqa: F811
     assert broken["status"] == "failed" and "hash column" in broken["error"]
 
 
+def test_an_upload_with_a_bad_last_line_adds_nothing(app, csrf):  # noqa: F811
+    data = _csv() + b"not-hex,,A1,the typo\n"
+    state = _import(app, csrf, "half-list", data)
+    assert state["status"] == "failed" and "line 33" in state["error"], state
+    assert state["added"] == 0 and state["checked"] == 0
+    assert "half-list" not in {b["name"] for b in app.get("/api/admin/banks").json()}
+
+
 def test_lookup_by_hash_and_image(app, csrf, bank):  # noqa: F811
     assert [m["bank"] for m in _lookup(app, csrf, IMAGE_SHA256)] == [bank]
     assert _lookup(app, csrf, hashlib.sha256(b"unknown").hexdigest()) == []

@@ -66,4 +66,24 @@ def test_cli_import_reports_bad_files(tmp_path: Path, banks_dir: Path,
     bad.write_text("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n")
     assert main(["banks", "import", "known", str(bad)]) == 1
     assert "sha256 or pdq" in capsys.readouterr().err
+
+
+def test_an_import_with_one_bad_line_adds_nothing(tmp_path: Path, banks_dir: Path,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    """A list bigger than one write batch, broken on its last line: no bank, no entries."""
+    from classifiers.banks import cli as banks_cli
+
+    good = [f"{i:032x}" for i in range(banks_cli.PROGRESS_EVERY + 10)]
+    hash_list = tmp_path / "list.txt"
+    hash_list.write_text("\n".join([*good, "not-a-hash-at-all-but-32-chars!!"]) + "\n")
+    assert main(["banks", "import", "known", str(hash_list)]) == 1
+    err = capsys.readouterr().err
+    assert f"line {len(good) + 1}" in err and "Nothing was imported" in err
+    assert main(["banks", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+    hash_list.write_text("\n".join(good) + "\n")
+    assert main(["banks", "import", "known", str(hash_list)]) == 0
+    captured = capsys.readouterr()
+    assert f"{len(good):,} added" in captured.out and f"{len(good):,} checked" in captured.err
     assert main(["banks", "disable", "missing"]) == 1

@@ -38,7 +38,12 @@ def _identity(entry) -> tuple:
 def _round_trip(store: BankStore, fmt: str, algorithm: str | None = None) -> list[NewEntry]:
     out = io.StringIO()
     write_entries(store.entries("known"), out, fmt, algorithm=algorithm)  # type: ignore[arg-type]
-    return list(read_entries(io.StringIO(out.getvalue()), fmt, algorithm=algorithm))  # type: ignore[arg-type]
+    return list(read_entries(_readable(out.getvalue(), fmt), fmt, algorithm=algorithm))  # type: ignore[arg-type]
+
+
+def _readable(text: str, fmt: str) -> io.StringIO | io.BytesIO:
+    """What open_list gives a reader: bytes for VICS JSON, text for the rest."""
+    return io.BytesIO(text.encode()) if fmt == "vics" else io.StringIO(text)
 
 
 def test_csv_round_trip_keeps_everything(store: BankStore) -> None:
@@ -67,7 +72,7 @@ def test_vics_round_trip_keeps_md5_sha1_items(store: BankStore) -> None:
     document = json.loads(out.getvalue())
     assert document["@odata.context"].endswith("$metadata#Media")
     assert document["value"][0]["MD5"] == MD5.upper() and document["value"][0]["Category"] == 1
-    back = list(read_entries(io.StringIO(out.getvalue()), "vics"))
+    back = list(read_entries(_readable(out.getvalue(), "vics"), "vics"))
     assert [(e.md5, e.sha1, e.pdq, e.category) for e in back] == [
         (MD5.upper(), SHA1.upper(), PDQ, "VICS-1"), ("0" * 32, None, None, "VICS-1")]
     assert back[0].normalised().md5 == MD5
@@ -84,12 +89,28 @@ def test_vics_reads_project_vic_style_document() -> None:
             {"MediaID": 3, "Category": 1},
         ],
     }
-    entries = list(read_entries(io.StringIO(json.dumps(document)), "vics"))
+    bom = b"\xef\xbb\xbf"
+    entries = list(read_entries(io.BytesIO(bom + json.dumps(document).encode()), "vics"))
     assert [(e.external_id, e.category) for e in entries] == [("1", "VICS-0"), ("2", "VICS-3")]
     media_key = json.dumps({"Media": document["value"]})
-    assert len(list(read_entries(io.StringIO(media_key), "vics"))) == 2
-    with pytest.raises(FormatError):
-        list(read_entries(io.StringIO('{"foo": []}'), "vics"))
+    assert len(list(read_entries(_readable(media_key, "vics"), "vics"))) == 2
+    assert list(read_entries(_readable('{"value": []}', "vics"), "vics")) == []
+    for broken, reason in (('{"foo": []}', "needs a 'value'"), ('{"value": 3}', "needs a 'value'"),
+                           ('{"value": [7]}', r"Media\[0\]: not a JSON object"),
+                           ('{"value": [{"MD5": "zz"}]}', r"Media\[0\]"),
+                           ('{"value": [{"MD5": "', "not JSON")):
+        with pytest.raises(FormatError, match=reason):
+            list(read_entries(_readable(broken, "vics"), "vics"))
+
+
+def test_vics_export_streams_valid_json_with_unicode_notes(store: BankStore) -> None:
+    store.add_entries("known", [NewEntry(md5="1" * 32, note="trẻ em <b>\"quoted\"</b>")], "tester")
+    out = io.StringIO()
+    assert write_entries(store.entries("known"), out, "vics") == 3
+    assert json.loads(out.getvalue())["value"][2]["Comments"] == "trẻ em <b>\"quoted\"</b>"
+    empty = io.StringIO()
+    assert write_entries([], empty, "vics") == 0
+    assert json.loads(empty.getvalue())["value"] == []
 
 
 @pytest.mark.parametrize("algorithm", ["md5", "pdq", "phash"])

@@ -213,3 +213,72 @@ def test_two_workers_share_the_partitions_and_sigterm_commits(services, tmp_path
     finally:
         assert indexer.stop() == 0
     assert sorted(indexed_ids(settings)) == sorted(expected_id(p) for p in posts)
+
+
+def test_an_analysed_post_over_the_message_limit_is_dead_lettered_whole_then_replayed(
+        services, tmp_path):
+    """A forwarded message the producer would refuse must not stall the partition."""
+    import subprocess
+    import sys
+
+    from harmwatch.settings import REPO_ROOT
+    from tests.consumers_support import settings_env
+
+    settings = scoped(services, "oversize")
+    small = settings.model_copy(update={"kafka_max_message_bytes": 64 * 1024})
+    filler = " ".join(f"đoạn {i} của một bài viết rất dài" for i in range(2200))
+    big = make_post("oversize", 0, text=make_post("oversize", 0).text + " " + filler)
+    after = make_post("oversize", 1)
+    raw = big.model_dump_json().encode()
+    assert 66 * 1024 < len(raw) < 200 * 1024
+    publish(settings, posts_messages([big, after]))
+
+    process = start_stage(small, "analyzer", "test-oversize", tmp_path, "--until-idle", "4")
+    assert process.proc.wait(timeout=180) == 0, process.log()[-3000:]
+    (letter,) = dead_letters(settings)
+    assert letter["key"] == big.key and "message limit" in letter["error"]
+    assert letter["original_base64"] == "" and letter["original_size"] == len(raw)
+    assert get_blob_store(settings).get(letter["original_blob_ref"]) == raw
+    assert topic_size(settings, settings.topic_flagged) == 1  # the next post went on
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "harmwatch.cli", "dead-letters", *args],
+                              env=settings_env(settings), cwd=REPO_ROOT, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert big.key in cli("list") and "65,536-byte message limit" in cli("list")
+    assert filler[:200] in cli("show", "0:0")
+    assert "1 replayed" in cli("replay", "--all", "--stage", "analyzer")
+    _run_to_idle(settings, "analyzer", "test-oversize", tmp_path)  # 1 MiB limit: fits now
+    _run_to_idle(settings, "indexer", "test-oversize-indexer", tmp_path)
+    assert sorted(indexed_ids(settings)) == sorted(expected_id(p) for p in (big, after))
+
+
+def test_a_worker_killed_by_the_os_is_restarted_and_nothing_is_lost(services, tmp_path):
+    import json
+    import os
+    import signal
+
+    settings = scoped(services, "restart")
+    posts = [make_post("restart", i) for i in range(400)]
+    publish(settings, posts_messages(posts))
+    workers = start_stage(settings, "analyzer", "test-restart", tmp_path, "--workers", "2",
+                          "--until-idle", "8", "--max-records", "20")
+
+    def started() -> list[dict]:
+        lines = [json.loads(x) for x in workers.log().splitlines() if x.startswith("{")]
+        return [x for x in lines if x.get("msg") == "worker started"]
+
+    deadline = time.monotonic() + 60
+    while len(started()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    victim = next(x for x in started() if x["child"].endswith("-1"))
+    time.sleep(3)  # let it take partitions and work
+    os.kill(victim["pid"], signal.SIGKILL)
+    assert workers.proc.wait(timeout=240) == 0, workers.log()[-3000:]
+    assert "worker died; restarting it" in workers.log()
+    assert [x["child"] for x in started()].count(victim["child"]) == 2
+    _run_to_idle(settings, "indexer", "test-restart-indexer", tmp_path)
+    assert sorted(indexed_ids(settings)) == sorted(expected_id(p) for p in posts)

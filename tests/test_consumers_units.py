@@ -77,3 +77,30 @@ def test_logs_are_one_json_object_per_line_with_the_post_key():
     assert entry["stage"] == "analyzer"
     assert entry["level"] == "warning"
     assert entry["msg"] == "dead-lettered"
+
+
+def test_a_dead_letter_too_large_for_kafka_keeps_its_original_in_the_blob_store(tmp_path):
+    import base64
+    from types import SimpleNamespace
+
+    from consumers.stage import DeadLetterSink
+    from harmwatch.blobstore import get_blob_store
+    from harmwatch.contract import DeadLetter
+    from harmwatch.kafka import fits
+    from harmwatch.settings import load_settings
+
+    settings = load_settings(var_dir=tmp_path, kafka_max_message_bytes=64 * 1024)
+    sink = DeadLetterSink("analyzer", settings, get_blob_store(settings))
+
+    def record(value: bytes, offset: int) -> SimpleNamespace:
+        return SimpleNamespace(key=b"forum:1", value=value, topic="posts.raw", partition=2,
+                               offset=offset, timestamp=0)
+
+    small, large = b'{"not": "a post"}', b"x" * (60 * 1024)
+    sink.add(record(small, 7), "invalid post")
+    sink.add(record(large, 8), "invalid post")
+    inline, stored = (DeadLetter.model_validate_json(v) for _, v in sink.letters)
+    assert base64.b64decode(inline.original_base64) == small and inline.original_blob_ref is None
+    assert stored.original_base64 == "" and stored.original_size == len(large)
+    assert get_blob_store(settings).get(stored.original_blob_ref) == large
+    assert all(fits(settings, key.encode(), value) for key, value in sink.letters)

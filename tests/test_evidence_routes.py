@@ -113,3 +113,37 @@ def test_posts_without_the_csrf_token_are_refused(ev_settings):
     with ui_client(ev_settings) as ui:
         login(ui, officer)
         assert ui.post("/cases", data={"title": "no token"}).status_code == 403
+
+
+def test_sealed_evidence_is_still_shown_to_reviewers(ev_settings):
+    """Confirmed items' media and snapshots are encrypted at rest, not hidden from people."""
+    import numpy as np
+    from PIL import Image
+
+    from review_ui.evidence import atrest
+    from tests.evidence_support import account
+
+    client = es_client(ev_settings)
+    store = get_blob_store(ev_settings)
+    noise = np.random.default_rng(303).integers(0, 256, (800, 800, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(noise).save(out, "PNG")
+    image = out.getvalue()
+    assert len(image) > atrest.CHUNK  # sealed in more than one chunk
+    item = make_item(client, ev_settings, store, media=[image], reveal_first=False)
+    atrest.ensure_sealed_index(client, ev_settings)
+    assert atrest.seal_confirmed(client, ev_settings, store,
+                                 account(client, ev_settings, "sealer", "admin")) >= 2
+    assert not store.exists(item["media"][0]["blob_ref"])
+    assert not store.exists(item["snapshot_ref"])
+    with ui_client(ev_settings) as ui:
+        csrf = login(ui, new_user(ev_settings, "admin"))
+        preview = ui.get(f"/media/{item['item_id']}/0/preview")
+        assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
+        assert ui.get(f"/media/{item['item_id']}/0").status_code == 403  # not revealed yet
+        assert ui.post(f"/items/{item['item_id']}/media/0/reveal",
+                       data={"csrf_token": csrf}).status_code == 303
+        original = ui.get(f"/media/{item['item_id']}/0")
+        assert original.status_code == 200 and original.content == image
+        snapshot = ui.get(f"/items/{item['item_id']}/snapshot")
+        assert snapshot.status_code == 200 and b"<script>alert(1)</script>" in snapshot.content

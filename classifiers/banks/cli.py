@@ -113,7 +113,7 @@ def _match(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     from classifiers.banks import BankStore, Matcher
-    from classifiers.banks.formats import FormatError, detect_format, read_entries
+    from classifiers.banks.formats import FormatError, detect_format, import_file
     from classifiers.banks.store import BankError
 
     store = BankStore.default()
@@ -122,20 +122,30 @@ def _import(args: argparse.Namespace) -> int:
                                     ("phash", args.phash_threshold)) if v is not None}
     started = datetime.now(UTC)
 
+    def rate(count: int) -> str:
+        return f"{count / max((datetime.now(UTC) - started).total_seconds(), 1e-6):,.0f}/s"
+
+    def checked(count: int) -> None:
+        print(f"  {count:,} checked ({rate(count)})", file=sys.stderr, flush=True)
+
     def progress(seen: int, added: int) -> None:
-        rate = seen / max((datetime.now(UTC) - started).total_seconds(), 1e-6)
-        print(f"  {seen:,} read, {added:,} added ({rate:,.0f}/s)", file=sys.stderr, flush=True)
+        print(f"  {seen:,} read, {added:,} added ({rate(seen)})", file=sys.stderr, flush=True)
 
     try:
-        store.ensure_bank(args.bank, args.kind, list_version=args.list_version,
-                          thresholds=thresholds)
-        with args.file.open(encoding="utf-8-sig", newline="") as fp:
-            entries = read_entries(fp, fmt, algorithm=args.algorithm,
-                                   source_list=args.source_list or args.file.name)
-            result = store.add_entries(args.bank, entries, args.added_by, progress=progress,
-                                       batch_size=PROGRESS_EVERY)
-    except (FormatError, BankError, OSError) as exc:
-        print(f"harmwatch banks import: {exc}", file=sys.stderr)
+        result = import_file(
+            store, args.bank, args.file, fmt, args.added_by, kind=args.kind,
+            algorithm=args.algorithm, source_list=args.source_list or args.file.name,
+            bank_options={"list_version": args.list_version, "thresholds": thresholds},
+            on_checked=checked, progress=progress, batch_size=PROGRESS_EVERY,
+        )
+    except FormatError as exc:
+        print(f"harmwatch banks import: {args.file}: {exc}. Nothing was imported; correct the "
+              f"file (or pick the right --format/--algorithm) and run the import again.",
+              file=sys.stderr)
+        return 1
+    except (BankError, OSError) as exc:
+        print(f"harmwatch banks import: {exc}. Entries already written stay; running the same "
+              f"import again adds only the rest.", file=sys.stderr)
         return 1
     matcher = Matcher(store)
     matcher.refresh()  # rebuilds and saves the index when the import was large

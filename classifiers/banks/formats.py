@@ -1,19 +1,24 @@
 """Reading and writing hash lists: CSV, NCMEC-style CSV, Project VIC VICS 2.0, plain text.
 
 Readers yield :class:`NewEntry` one at a time so that a list of millions of hashes is
-streamed into the store in batches, never held whole (VICS JSON excepted: it is one
-JSON document). The formats are described, with examples, in docs/formats/hash-lists.md.
+streamed into the store in batches, never held whole (VICS JSON too: its media array is
+parsed item by item). The formats are described, with examples, in
+docs/formats/hash-lists.md.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, Literal
 
+import ijson
+
 from classifiers.banks.signals import SIGNALS, InvalidHash, normalise
-from classifiers.banks.store import Entry, NewEntry
+from classifiers.banks.store import BankKind, BankStore, Callback, Entry, ImportResult, NewEntry
 
 Format = Literal["csv", "ncmec", "vics", "text"]
 FORMATS: tuple[Format, ...] = ("csv", "ncmec", "vics", "text")
@@ -56,16 +61,72 @@ def detect_format(filename: str) -> Format:
     return "text"
 
 
-def read_entries(
-    fp: IO[str], fmt: Format, *, algorithm: str | None = None, source_list: str | None = None
-) -> Iterator[NewEntry]:
-    """Entries of a list in ``fmt``; ``source_list`` is stamped on entries lacking one."""
-    if fmt in ("csv", "ncmec"):
-        entries = read_csv(fp, require_category=fmt == "ncmec")
-    elif fmt == "vics":
-        entries = read_vics(fp)
+def import_file(
+    store: BankStore,
+    bank: str,
+    path: Path,
+    fmt: Format,
+    added_by: str,
+    *,
+    kind: BankKind = "match",
+    algorithm: str | None = None,
+    source_list: str | None = None,
+    bank_options: dict[str, object] | None = None,
+    on_checked: Callable[[int], None] | None = None,
+    progress: Callback | None = None,
+    batch_size: int = 50_000,
+) -> ImportResult:
+    """Import a hash list all or nothing: the whole file is read once to check it first.
+
+    A list of millions of hashes with a typo on its last line would otherwise be half
+    imported, leaving a bank that looks complete and is not. Checking costs a second read
+    of the file, far less than the writes. The bank is created only once the file is
+    known to be good; a failure while writing (disk full, process killed) leaves the
+    entries written so far, and running the same import again completes it, as entries
+    already present are skipped.
+    """
+    checked = 0
+    for checked, _ in enumerate(_entries_of(path, fmt, algorithm, source_list), start=1):
+        if on_checked and checked % batch_size == 0:
+            on_checked(checked)
+    if on_checked:
+        on_checked(checked)
+    store.ensure_bank(bank, kind, **(bank_options or {}))
+    return store.add_entries(bank, _entries_of(path, fmt, algorithm, source_list), added_by,
+                             progress=progress, batch_size=batch_size)
+
+
+def _entries_of(path: Path, fmt: Format, algorithm: str | None,
+                source_list: str | None) -> Iterator[NewEntry]:
+    with open_list(path, fmt) as fp:
+        yield from read_entries(fp, fmt, algorithm=algorithm, source_list=source_list)
+
+
+@contextmanager
+def open_list(path: Path, fmt: Format) -> Iterator[IO[str] | IO[bytes]]:
+    """The file opened as its reader wants it: VICS JSON as bytes, the others as text."""
+    if fmt == "vics":
+        with path.open("rb") as fp:
+            yield fp
     else:
-        entries = read_text(fp, algorithm=algorithm)
+        with path.open(encoding="utf-8-sig", newline="") as fp:
+            yield fp
+
+
+def read_entries(
+    fp: IO[str] | IO[bytes], fmt: Format, *, algorithm: str | None = None,
+    source_list: str | None = None,
+) -> Iterator[NewEntry]:
+    """Entries of a list in ``fmt``; ``source_list`` is stamped on entries lacking one.
+
+    VICS JSON is read from a binary file; the other formats from a text file.
+    """
+    if fmt in ("csv", "ncmec"):
+        entries = read_csv(fp, require_category=fmt == "ncmec")  # type: ignore[arg-type]
+    elif fmt == "vics":
+        entries = read_vics(fp)  # type: ignore[arg-type]
+    else:
+        entries = read_text(fp, algorithm=algorithm)  # type: ignore[arg-type]
     for entry in entries:
         if source_list and not entry.source_list:
             entry.source_list = source_list
@@ -92,41 +153,63 @@ def read_csv(fp: IO[str], *, require_category: bool = False) -> Iterator[NewEntr
                               f"one of {NCMEC_CATEGORIES}")
         severity = values.pop("severity", None)
         try:
-            yield NewEntry(**values, severity=int(severity) if severity else None)
+            entry = _checked(NewEntry(**values, severity=int(severity) if severity else None))
         except ValueError as exc:
             raise FormatError(f"line {line_no}: {exc}") from exc
+        yield entry
 
 
-def read_vics(fp: IO[str]) -> Iterator[NewEntry]:
+def read_vics(fp: IO[bytes]) -> Iterator[NewEntry]:
     """Project VIC VICS 2.0 JSON: ``{"@odata.context": ..., "value": [Media...]}``.
 
     Older exports name the array ``Media``; both are accepted. Categories become
-    ``VICS-<n>``. ``SHA256`` and ``PDQ`` keys are read when a tool adds them.
+    ``VICS-<n>``. ``SHA256`` and ``PDQ`` keys are read when a tool adds them. The array is
+    parsed one media item at a time (ijson), so a case export of millions of items never
+    sits in memory whole.
     """
+    opened = {"array": False}
     try:
-        document = json.load(fp)
-    except json.JSONDecodeError as exc:
+        for position, media in enumerate(ijson.items(_media_events(fp, opened), "value.item")):
+            if not isinstance(media, dict):
+                raise FormatError(f"Media[{position}]: not a JSON object")
+            entry = _vics_entry(media, position)
+            if entry is not None:
+                yield entry
+    except ijson.JSONError as exc:
         raise FormatError(f"not JSON: {exc}") from exc
-    if not isinstance(document, dict) or not isinstance(
-        document.get("value", document.get("Media")), list
-    ):
+    if not opened["array"]:
         raise FormatError("VICS JSON needs a 'value' (or 'Media') array of media items")
-    for position, media in enumerate(document.get("value", document.get("Media"))):
-        hashes = {a: media.get(k) for a, k in
-                  (("md5", "MD5"), ("sha1", "SHA1"), ("sha256", "SHA256"), ("pdq", "PDQ"))}
-        if not any(hashes.values()):
-            continue
-        category = media.get("Category")
-        media_id = media.get("MediaID")
-        try:
-            yield NewEntry(
-                **{a: v for a, v in hashes.items() if v},
-                category=f"VICS-{int(category)}" if category is not None else None,
-                external_id=str(media_id) if media_id is not None else None,
-                note=media.get("Comments") or None,
-            )
-        except (TypeError, ValueError) as exc:
-            raise FormatError(f"Media[{position}]: {exc}") from exc
+
+
+def _media_events(fp: IO[bytes], opened: dict[str, bool]) -> Iterator[tuple[str, str, object]]:
+    """ijson's parse events with an older export's ``Media`` array renamed ``value``."""
+    if fp.read(3) != b"\xef\xbb\xbf":  # a byte-order mark, as Windows tools write
+        fp.seek(0)
+    for prefix, event, value in ijson.parse(fp, use_float=True):
+        if prefix == "Media" or prefix.startswith("Media."):
+            prefix = "value" + prefix.removeprefix("Media")
+        if prefix == "value" and event == "start_array":
+            opened["array"] = True
+        yield prefix, event, value
+
+
+def _vics_entry(media: dict, position: int) -> NewEntry | None:
+    """One media item as an entry; ``None`` for an item with none of the hashes we match."""
+    hashes = {a: media.get(k) for a, k in
+              (("md5", "MD5"), ("sha1", "SHA1"), ("sha256", "SHA256"), ("pdq", "PDQ"))}
+    if not any(hashes.values()):
+        return None
+    category = media.get("Category")
+    media_id = media.get("MediaID")
+    try:
+        return _checked(NewEntry(
+            **{a: v for a, v in hashes.items() if v},
+            category=f"VICS-{int(category)}" if category is not None else None,
+            external_id=str(media_id) if media_id is not None else None,
+            note=media.get("Comments") or None,
+        ))
+    except (TypeError, ValueError) as exc:
+        raise FormatError(f"Media[{position}]: {exc}") from exc
 
 
 def read_text(fp: IO[str], *, algorithm: str | None = None) -> Iterator[NewEntry]:
@@ -149,6 +232,12 @@ def read_text(fp: IO[str], *, algorithm: str | None = None) -> Iterator[NewEntry
             yield NewEntry(**{name: normalise(name, value)})
         except InvalidHash as exc:
             raise FormatError(f"line {line_no}: {exc}") from exc
+
+
+def _checked(entry: NewEntry) -> NewEntry:
+    """The entry as read, once it is known to be valid, so a bad line is reported where it is."""
+    entry.normalised()
+    return entry
 
 
 def write_entries(entries: Iterable[Entry], fp: IO[str], fmt: Format, *,
@@ -181,20 +270,22 @@ def write_vics(entries: Iterable[Entry], fp: IO[str]) -> int:
     PDQ and SHA-256 are written as extra ``PDQ``/``SHA256`` keys, which VICS readers
     that do not know them ignore and :func:`read_vics` reads back.
     """
-    media = []
+    fp.write(f'{{"@odata.context": {json.dumps(VICS_CONTEXT)},\n "value": [')
+    count = 0
     for entry in entries:
         if not (entry.md5 or entry.sha1):
             continue
-        item: dict[str, object] = {"MediaID": len(media) + 1, "Category": _vics_category(entry)}
+        count += 1
+        item: dict[str, object] = {"MediaID": count, "Category": _vics_category(entry)}
         for key, value in (("MD5", entry.md5), ("SHA1", entry.sha1), ("SHA256", entry.sha256),
                            ("PDQ", entry.pdq)):
             if value:
                 item[key] = value.upper() if key in ("MD5", "SHA1") else value
         if entry.note:
             item["Comments"] = entry.note
-        media.append(item)
-    json.dump({"@odata.context": VICS_CONTEXT, "value": media}, fp, indent=1)
-    return len(media)
+        fp.write(("\n  " if count == 1 else ",\n  ") + json.dumps(item, ensure_ascii=False))
+    fp.write("\n ]\n}\n")
+    return count
 
 
 def write_text(entries: Iterable[Entry], fp: IO[str], algorithm: str) -> int:

@@ -29,7 +29,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from classifiers.banks import ALGORITHMS, BankError, BankStore, Matcher, MatchResult
-from classifiers.banks.formats import FormatError, read_entries, write_entries
+from classifiers.banks.formats import FormatError, import_file, write_entries
 from harmwatch.contract import MediaHashes, utcnow
 from harmwatch.settings import Settings
 from review_ui.actions import Ctx
@@ -140,7 +140,7 @@ def start_import(c: Ctx, bank: str, kind: str, fmt: str, algorithm: str | None,
     jobs_dir(c.settings).mkdir(parents=True, exist_ok=True)
     job = {"id": uuid.uuid4().hex[:16], "bank": bank, "kind": kind, "format": fmt,
            "algorithm": algorithm, "file": filename, "bytes": len(data), "status": "running",
-           "read": 0, "added": 0, "duplicates": 0, "error": None,
+           "checked": 0, "read": 0, "added": 0, "duplicates": 0, "error": None,
            "started_at": utcnow().isoformat(), "started_by": c.username}
     upload = jobs_dir(c.settings) / f"{job['id']}.upload"
     upload.write_bytes(data)
@@ -153,17 +153,20 @@ def start_import(c: Ctx, bank: str, kind: str, fmt: str, algorithm: str | None,
 
 def _run_import(c: Ctx, job: dict[str, Any], upload: Path) -> None:
     """The import itself; its outcome is written to the job file and the audit trail."""
+    def checked(count: int) -> None:
+        job.update(checked=count)
+        _write_job(c.settings, job)
+
     def progress(seen: int, added: int) -> None:
         job.update(read=seen, added=added)
         _write_job(c.settings, job)
 
     try:
-        with opened(c.settings) as store, upload.open(encoding="utf-8-sig", newline="") as fp:
-            store.ensure_bank(job["bank"], job["kind"])
-            entries = read_entries(fp, job["format"], algorithm=job["algorithm"],
-                                   source_list=job["file"])
-            result = store.add_entries(job["bank"], entries, c.username, progress=progress,
-                                       batch_size=IMPORT_BATCH)
+        with opened(c.settings) as store:
+            result = import_file(store, job["bank"], upload, job["format"], c.username,
+                                 kind=job["kind"], algorithm=job["algorithm"],
+                                 source_list=job["file"], on_checked=checked,
+                                 progress=progress, batch_size=IMPORT_BATCH)
             Matcher(store).reindex()
         job.update(status="done", added=result.added, duplicates=result.duplicates,
                    read=result.added + result.duplicates)

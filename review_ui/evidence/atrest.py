@@ -107,7 +107,10 @@ class _PlainReader:
         self._digest, self._expected = hashlib.sha256(), parse_ref(plain_ref)
 
     def read(self, size: int = -1) -> bytes:
-        """Next decrypted chunk (at most one chunk, whatever ``size``); b'' at the end."""
+        """All the rest when ``size`` < 0; else the next decrypted chunk (at most one chunk,
+        whatever ``size``); b'' at the end."""
+        if size < 0:
+            return b"".join(iter(lambda: self.read(1), b""))
         chunk = next(self._chunks, b"")
         if chunk:
             self._digest.update(chunk)

@@ -14,6 +14,7 @@
     if (!response.ok) return;
     const state = await response.json();
     field("status").textContent = state.status;
+    field("checked").textContent = String(state.checked ?? 0);
     field("read").textContent = String(state.read);
     field("added").textContent = String(state.added);
     field("duplicates").textContent = String(state.duplicates);
