@@ -14,8 +14,6 @@ from typing import Any, Protocol
 from harmwatch.contract import HashMatch, MediaHashes, TextAnalysis
 from harmwatch.settings import Settings
 
-RULES_ONLY_MODEL = "rules-only"
-
 
 class TextEngine(Protocol):
     model_version: str
@@ -31,40 +29,12 @@ class HashedImage:
     full: Any | None
 
 
-class RulesOnlyText:
-    """The text rules without the transformer (``HARMWATCH_ANALYZER_TEXT_MODEL=false``).
-
-    Each category's score is the rules' own evidence (noisy-OR of the weights of the rules
-    that fired), uncalibrated. It is the documented mode for hosts without the model and for
-    pipeline tests about delivery rather than classification; ``model_version`` says
-    ``rules-only`` so such analyses are recognisable in the index.
-    """
-
-    model_version = RULES_ONLY_MODEL
-
-    def __init__(self) -> None:
-        from classifiers.text.rules import load_rules
-
-        self.rules = load_rules()
-
-    def classify(self, texts: list[str]) -> list[TextAnalysis]:
-        from classifiers.text.language import normalize_and_detect
-        from classifiers.text.rules import evidence
-
-        out = []
-        for text in texts:
-            norm, language = normalize_and_detect(text)
-            hits = self.rules.match(text, norm)
-            out.append(TextAnalysis(language=language, scores=evidence(hits),
-                                    model_version=RULES_ONLY_MODEL,
-                                    rules_version=self.rules.version, rule_hits=hits))
-        return out
-
-
 def load_text_engine(settings: Settings) -> TextEngine:
     """The transformer classifier, or the rules alone when the settings say so."""
     if not settings.analyzer_text_model:
-        return RulesOnlyText()
+        from classifiers.text.rules_only import RulesOnlyClassifier
+
+        return RulesOnlyClassifier()
     from classifiers.text.classifier import TextClassifier
 
     return TextClassifier.load()

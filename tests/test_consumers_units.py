@@ -9,8 +9,8 @@ import pytest
 from elasticsearch import ApiError
 from kafka.errors import KafkaTimeoutError
 
+from classifiers.text.rules_only import RulesOnlyClassifier
 from consumers.analyzer import parse_post, risk_and_reasons
-from consumers.engines import RulesOnlyText
 from consumers.logs import JsonFormatter
 from consumers.stage import Retryable, is_transient
 from harmwatch.contract import HashMatch, MediaHashes, RuleHit, TextAnalysis
@@ -54,7 +54,7 @@ def test_unreadable_posts_are_poison(value):
 
 
 def test_rules_only_mode_scores_by_rule_evidence():
-    [analysis] = RulesOnlyText().classify(["Em bao nhiêu tuổi rồi? Đừng nói với bố mẹ nhé"])
+    [analysis] = RulesOnlyClassifier().classify(["Em bao nhiêu tuổi rồi? Đừng nói với bố mẹ nhé"])
     assert analysis.model_version == "rules-only"
     assert analysis.scores["grooming"] > 0.5
     assert {h.rule_id for h in analysis.rule_hits} >= {"gr.secrecy.vi"}
