@@ -125,3 +125,23 @@ def test_thresholds(app, csrf, bank):  # noqa: F811
     assert response.status_code == 303
     row = {b["name"]: b for b in app.get("/api/admin/banks").json()}[bank]
     assert (row["pdq_threshold"], row["phash_threshold"], row["pdq_min_quality"]) == (20, 6, 70)
+
+
+def test_a_large_export_streams_every_entry(app, csrf, admin_env):  # noqa: F811
+    from classifiers.banks import BankStore, NewEntry
+    from review_ui.admin.banks import EXPORT_IN_MEMORY
+
+    store = BankStore(admin_env.resolved_banks_dir)
+    store.create_bank("large-list")
+    count = 60_000
+    store.add_entries("large-list", (NewEntry(sha256=f"{i:064x}", category="B2",
+                                              note="a synthetic entry " * 4)
+                                     for i in range(count)), added_by="test")
+    store.close()
+    with app.stream("GET", "/admin/banks/large-list/export", params={"format": "csv"}) as response:
+        assert response.status_code == 200
+        assert "large-list-csv.csv" in response.headers["content-disposition"]
+        body = b"".join(response.iter_bytes())
+    assert len(body) > EXPORT_IN_MEMORY  # past the in-memory part: spooled to disk
+    lines = body.decode().splitlines()
+    assert len(lines) == count + 1 and lines[-1].startswith(",,") and f"{count - 1:064x}" in body.decode()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import IO, Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
@@ -33,7 +34,7 @@ from classifiers.banks.formats import FormatError, import_file, write_entries
 from harmwatch.contract import MediaHashes, utcnow
 from harmwatch.settings import Settings
 from review_ui.actions import Ctx
-from review_ui.admin.common import ctx, download, page, redirect
+from review_ui.admin.common import ctx, download_stream, page, redirect
 from review_ui.review import NotVisible, ReviewError
 
 router = APIRouter()
@@ -42,6 +43,7 @@ FORMATS = ("csv", "ncmec", "vics", "text")
 Format = Literal["csv", "ncmec", "vics", "text"]
 Algorithm = Literal["md5", "sha1", "sha256", "pdq", "phash"]
 IMPORT_BATCH = 5_000
+EXPORT_IN_MEMORY = 8 * 2**20  # an export larger than this is spooled to a temporary file
 ENTRIES_SHOWN = 200
 MAX_UPLOAD = 512 * 2**20
 HASH_LENGTHS = {32: ("md5",), 40: ("sha1",), 64: ("sha256", "pdq"), 16: ("phash",)}
@@ -180,15 +182,26 @@ def _run_import(c: Ctx, job: dict[str, Any], upload: Path) -> None:
              added=job["added"], duplicates=job["duplicates"], error=job["error"])
 
 
-def export_bank(c: Ctx, name: str, fmt: str, algorithm: str | None) -> tuple[bytes, int]:
-    out = io.StringIO()
+def export_bank(c: Ctx, name: str, fmt: str, algorithm: str | None) -> tuple[IO[bytes], int]:
+    """The export in a temporary file, rewound, and how many entries it holds.
+
+    Written whole before the response starts, so that a failure is an error page rather
+    than a truncated download, and the audit trail records the true count; spooled to disk
+    past a few MiB, so a bank of millions of entries does not sit in the UI's memory.
+    """
+    spool = tempfile.SpooledTemporaryFile(max_size=EXPORT_IN_MEMORY)  # noqa: SIM115 - the response closes it
+    text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
     with opened(c.settings) as store:
         try:
-            count = write_entries(store.entries(name), out, fmt, algorithm=algorithm)  # type: ignore[arg-type]
+            count = write_entries(store.entries(name), text, fmt, algorithm=algorithm)  # type: ignore[arg-type]
         except (BankError, FormatError) as exc:
+            spool.close()
             raise _bank_error(exc) from exc
+    text.flush()
+    text.detach()
+    spool.seek(0)
     c.record("bank_export", name, format=fmt, algorithm=algorithm, entries=count)
-    return out.getvalue().encode("utf-8"), count
+    return spool, count
 
 
 # --- look-ups ------------------------------------------------------------------------
@@ -285,10 +298,10 @@ async def bank_import(request: Request, bank: Annotated[str, Form(max_length=100
 @router.get("/admin/banks/{name}/export", name="admin_bank_export")
 def bank_export(request: Request, name: str, fmt: Annotated[Format, Query(alias="format")] = "csv",
                 algorithm: Annotated[Algorithm | None, Query()] = None) -> Response:
-    body, _ = export_bank(ctx(request), name, fmt, algorithm)
+    spool, _ = export_bank(ctx(request), name, fmt, algorithm)
     extension = {"csv": "csv", "ncmec": "csv", "vics": "json", "text": "txt"}[fmt]
     media = "application/json" if fmt == "vics" else "text/plain; charset=utf-8"
-    return download(body, media, f"{name}-{fmt}.{extension}")
+    return download_stream(spool, media, f"{name}-{fmt}.{extension}")
 
 
 @router.post("/admin/banks/{name}/state", name="admin_bank_state")

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from review_ui.actions import Ctx
 from review_ui.rendering import render
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+STREAM_CHUNK = 256 * 1024
 
 # The admin section's own tabs: (route name, label), in the order shown.
 TABS: list[tuple[str, str]] = [
@@ -40,6 +42,16 @@ def download(body: bytes, media_type: str, filename: str, *, inline: bool = Fals
     disposition = "inline" if inline else "attachment"
     return Response(body, media_type=media_type,
                     headers={"Content-Disposition": f'{disposition}; filename="{filename}"'})
+
+
+def download_stream(handle: IO[bytes], media_type: str, filename: str) -> StreamingResponse:
+    """An attachment streamed from an open file, which is closed once it has been sent."""
+    def chunks() -> Iterator[bytes]:
+        with handle:
+            yield from iter(lambda: handle.read(STREAM_CHUNK), b"")
+
+    return StreamingResponse(chunks(), media_type=media_type,
+                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def ctx(request: Request) -> Ctx:
