@@ -12,12 +12,14 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from elasticsearch import Elasticsearch
+from elasticsearch import ApiError, Elasticsearch, TransportError
 from fastapi import Request
 
+from harmwatch.blobstore import get_blob_store
 from harmwatch.settings import Settings
 from review_ui import audit, review
 from review_ui.banking import add_confirmed_hashes
+from review_ui.evidence import atrest
 from review_ui.security import Principal, SessionStore
 
 
@@ -65,23 +67,38 @@ def release(ctx: Ctx, item_id: str) -> None:
 
 
 def decide(ctx: Ctx, item_id: str, decision: review.Decision) -> dict[str, Any]:
-    """Decide; a confirmation also feeds the item's image hashes to the confirmed bank."""
+    """Decide; a confirmation also feeds the item's image hashes to the confirmed bank and
+    seals its media and snapshot at rest, as they are now evidence.
+
+    The decision is already stored when those run, so a failure in either must not prevent
+    the decision's audit record: it is recorded alongside, for an admin to re-run
+    (``harmwatch evidence seal`` seals whatever a failure left in plaintext).
+    """
     stored = review.decide(ctx.client, ctx.settings, item_id, ctx.username, ctx.role, decision)
-    bank: dict[str, Any] = {}
+    follow_up: dict[str, Any] = {}
     if stored["status"] == "confirmed":
-        bank = _feed_confirmed_bank(ctx, item_id, stored)
+        source = review.get_item(ctx.client, ctx.settings, item_id, ctx.role)
+        follow_up = {**_feed_confirmed_bank(ctx, source, stored), **_seal_evidence(ctx, source)}
     ctx.record("decision", item_id, status=stored["status"], category=stored["category"],
-               severity=stored["severity"], note=stored["note"], **bank)
+               severity=stored["severity"], note=stored["note"], **follow_up)
     return stored
 
 
-def _feed_confirmed_bank(ctx: Ctx, item_id: str, stored: dict[str, Any]) -> dict[str, Any]:
-    """Add the hashes; a bank failure is reported in the audit record, not lost with it.
+def _seal_evidence(ctx: Ctx, source: dict[str, Any]) -> dict[str, Any]:
+    try:
+        atrest.ensure_sealed_index(ctx.client, ctx.settings)
+        store = get_blob_store(ctx.settings)
+        sealed = sum(atrest.seal_blob(ctx.client, ctx.settings, store, ref, source["item_id"])
+                     for ref in atrest.item_refs(source))
+    except (OSError, RuntimeError, ApiError, TransportError) as exc:
+        return {"seal_error": f"{type(exc).__name__}: {exc}"}
+    if sealed:
+        ctx.record("evidence_seal", source["item_id"], blobs=sealed)
+    return {"blobs_sealed": sealed}
 
-    The decision is already stored when this runs, so an error here must not prevent the
-    decision's audit record — it is recorded alongside for an admin to re-run.
-    """
-    source = review.get_item(ctx.client, ctx.settings, item_id, ctx.role)
+
+def _feed_confirmed_bank(ctx: Ctx, source: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """Add the hashes; a bank failure is reported in the audit record, not lost with it."""
     try:
         return {"bank_entries_added": add_confirmed_hashes(ctx.settings, {**source,
                                                                            "decision": stored})}

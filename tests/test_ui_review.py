@@ -159,6 +159,12 @@ def test_decide_requires_a_claim_and_confirm_feeds_the_bank(services, app_client
     finally:
         store.close()
     assert len(entries) == 1
+    # Now evidence: sealed at rest, and still shown to the people who work on it.
+    from harmwatch.blobstore import get_blob_store
+
+    assert not get_blob_store(services).exists(item["media"][0]["blob_ref"])
+    preview = app_client.get(f"/media/{item['item_id']}/0/preview")
+    assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
     assert app_client.post(f"{url}/claim", headers=headers).status_code == 409
     app_client.cookies.clear()
 
