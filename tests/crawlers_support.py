@@ -185,7 +185,15 @@ def mastodon_routes(server: FixtureServer) -> None:
                                f'<{base}?limit=40&min_id={statuses[0]["id"]}>; rel="prev"')
         return Reply(200, json.dumps(statuses), "application/json; charset=utf-8", headers)
 
+    def public_timeline(query: dict[str, list[str]], hits: int) -> Reply:
+        """The local timeline serves the first page, the federated one the second; no Link
+        header, so the spider pages on by ``max_id`` until an empty page."""
+        local = query.get("local", ["false"])[0] == "true"
+        statuses = (page1 if local else page2) if "max_id" not in query else []
+        return Reply(200, json.dumps(statuses), "application/json; charset=utf-8")
+
     server.routes["/api/v1/timelines/tag/treem"] = timeline
+    server.routes["/api/v1/timelines/public"] = public_timeline
 
 
 def telegram_routes(server: FixtureServer) -> None:

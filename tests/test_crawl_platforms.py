@@ -1,5 +1,5 @@
 """XenForo, RSS, Atom, Mastodon and Telegram spiders against platform-shaped fixtures,
-paging to the end, into the real Kafka. One crawl job runs all five sources at once."""
+paging to the end, into the real Kafka. One crawl job runs all the sources at once."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from tests.crawlers_support import (
 
 pytestmark = pytest.mark.integration
 FAST_LIMITS = {"download_delay": 0, "concurrency_per_domain": 4}
-EXPECTED = {"t-xf": 7, "t-rss": 3, "t-atom": 2, "t-masto": 5, "t-tg": 7}
+EXPECTED = {"t-xf": 7, "t-rss": 3, "t-atom": 2, "t-masto": 5, "t-masto-local": 3,
+            "t-masto-public": 2, "t-tg": 7}
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,10 @@ def platform_crawl(services: Settings, site: FixtureServer,
         {**base, "id": "t-atom", "kind": "rss", "start_urls": [f"{site.url}/feeds/atom.xml"]},
         {**base, "id": "t-masto", "kind": "mastodon", "instance": site.url,
          "hashtag": "treem"},
+        {**base, "id": "t-masto-local", "kind": "mastodon", "instance": site.url,
+         "timeline": "local"},
+        {**base, "id": "t-masto-public", "kind": "mastodon", "instance": site.url,
+         "timeline": "public"},
         {**base, "id": "t-tg", "kind": "telegram", "channel": "kenh_phuhuynh",
          "base_url": site.url},
     ])
@@ -113,6 +118,13 @@ def test_mastodon_statuses_and_rate_limit(platform_crawl, site: FixtureServer) -
     assert statuses["113500000000000001"].media == []  # videos are not fetched
     assert statuses["113500000000000005"].media[0].blob_ref
     assert summaries["t-masto"].pauses >= 1  # X-RateLimit-Remaining: 0 was honoured
+
+
+def test_mastodon_local_and_federated_timelines(platform_crawl) -> None:
+    summaries, posts = platform_crawl
+    assert set(posts["t-masto-local"]) == {f"11350000000000000{i}" for i in (3, 4, 5)}
+    assert set(posts["t-masto-public"]) == {"113400000000000001", "113500000000000001"}
+    assert summaries["t-masto-local"].pages == 2  # then max_id paging reached an empty page
 
 
 def test_telegram_messages(platform_crawl) -> None:
