@@ -19,6 +19,12 @@ to the image itself, query side only, so it works with hash lists from elsewhere
 (``classifiers.media.trim_border``, which ``hash_image`` now applies to frame 0).
 PDQ recall counts a copy whose PDQ quality is below 50 as missed, as the matcher would.
 
+Second extra signal tried, for crops: imagehash's crop-resistant hash (the image cut into
+regions by brightness, one dHash per region) on a shortlist. It costs ~100 ms per image,
+too much for every image, so it is computed only for a copy whose pHash came near a bank
+entry without matching it (8 < distance <= 20), and compared with that entry's own
+crop-resistant hash; a match needs at least two regions within Hamming distance 10.
+
 The tables are written between the markers in docs/robustness.md.
 """
 
@@ -33,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import imagehash
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
@@ -45,6 +52,9 @@ NATURAL = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field",
            "clock", "brick", "grass", "gravel", "page", "text", "colorwheel")
 SIDE = 320
 THRESHOLDS = {"pdq": (31, 40, 52), "phash": (4, 8, 10, 12), "dhash": (4, 8, 10, 12)}
+PHASH_MATCH = 8  # the matcher's default pHash threshold
+SHORTLIST_PHASH = 20  # a pHash this near earns a crop-resistant check
+CRH_HAMMING, CRH_REGIONS = 10, 2
 WORDS = ("sample", "watermark", "copyright", "hello", "photo", "share", "2026", "@user",
          "trang", "anh dep", "link in bio")
 
@@ -245,6 +255,29 @@ def _min_distance(query: np.ndarray, bank: np.ndarray) -> np.ndarray:
     return np.unpackbits(x, axis=-1).sum(axis=-1).min(axis=0)
 
 
+def crop_resistant(image: Image.Image | bytes) -> imagehash.ImageMultiHash:
+    if isinstance(image, bytes):
+        with Image.open(io.BytesIO(image)) as decoded:
+            return imagehash.crop_resistant_hash(decoded.convert("RGB"))
+    return imagehash.crop_resistant_hash(image)
+
+
+def crh_match(a: imagehash.ImageMultiHash, b: imagehash.ImageMultiHash) -> bool:
+    return a.hash_diff(b, hamming_cutoff=CRH_HAMMING)[0] >= CRH_REGIONS
+
+
+def shortlist_match(data: bytes, phash_distances: np.ndarray,
+                    refs: list[imagehash.ImageMultiHash]) -> bool:
+    """pHash match, or a crop-resistant match with an entry whose pHash came near."""
+    if phash_distances.min() <= PHASH_MATCH:
+        return True
+    near = np.flatnonzero(phash_distances <= SHORTLIST_PHASH)
+    if not len(near):
+        return False
+    query = crop_resistant(data)
+    return any(crh_match(query, refs[i]) for i in near)
+
+
 # -- the experiment ----------------------------------------------------------------------
 
 
@@ -263,6 +296,8 @@ def run(n_originals: int, n_distractors: int) -> dict:
     ref_hashes = [hash_image(_png(img)).first for img in refs]
     bank = {alg: np.array([np.frombuffer(bytes.fromhex(getattr(f, alg)), np.uint8)
                            for f in ref_hashes]) for alg in ("pdq", "phash", "dhash")}
+    crh_refs = [crop_resistant(img) for img in refs]
+    shortlisted: dict[str, list[bool]] = {}
     # recall[transform][signal][alg] = list of distances to the own original
     distances: dict[str, dict[str, dict[str, list[int]]]] = {}
     for name, transform in TRANSFORMS.items():
@@ -277,12 +312,21 @@ def run(n_originals: int, n_distractors: int) -> dict:
                 for signal, h in (("plain", plain), ("trim", trim)):
                     d = int(_min_distance(getattr(h, alg), own)[0])
                     rows[signal].setdefault(alg, []).append(d)
+            own_phash = np.array([rows["plain"]["phash"][-1]])
+            shortlisted.setdefault(name, []).append(
+                shortlist_match(data, own_phash, [crh_refs[i]]))
         distances[name] = rows
         print(f"  {name}: done ({time.time() - started:.0f} s)", file=sys.stderr, flush=True)
     # false positives: distinct generated images against the originals as a bank
     fp: dict[str, dict[str, list[int]]] = {"plain": {}, "trim": {}}
+    fp_shortlist, crh_checked = 0, 0
     for k in range(n_distractors):
-        plain, trim = hashed(_encode(generated(1_000_000 + k)))
+        data = _encode(generated(1_000_000 + k))
+        plain, trim = hashed(data)
+        phash_distances = _min_distance(plain.phash, bank["phash"])
+        crh_checked += int(phash_distances.min() > PHASH_MATCH
+                           and phash_distances.min() <= SHORTLIST_PHASH)
+        fp_shortlist += shortlist_match(data, phash_distances, crh_refs)
         for alg in ("pdq", "phash", "dhash"):
             for signal, h in (("plain", plain), ("trim", trim)):
                 d = int(_min_distance(getattr(h, alg), bank[alg]).min())
@@ -291,6 +335,7 @@ def run(n_originals: int, n_distractors: int) -> dict:
             print(f"  distractors: {k + 1} ({time.time() - started:.0f} s)", file=sys.stderr,
                   flush=True)
     return {"distances": distances, "fp": fp, "seconds": time.time() - started,
+            "shortlisted": shortlisted, "fp_shortlist": fp_shortlist, "crh_checked": crh_checked,
             "originals": n_originals, "natural": min(n_originals, len(NATURAL)),
             "distractors": n_distractors}
 
@@ -333,6 +378,16 @@ def tables(result: dict) -> str:
             f"| {np.mean(np.array(rows['trim']['pdq']) <= 31):.0%} "
             f"| {np.mean(np.array(rows['plain']['phash']) <= 8):.0%} "
             f"| {np.mean(np.array(rows['trim']['phash']) <= 8):.0%} |")
+    lines += ["", f"### Crop-resistant hash on a shortlist (pHash <={PHASH_MATCH}, or pHash "
+              f"<={SHORTLIST_PHASH} and >= {CRH_REGIONS} regions within {CRH_HAMMING})", "",
+              "| transformation | pHash | pHash + crop-resistant shortlist |", "|---|---|---|"]
+    for name, rows in result["distances"].items():
+        lines.append(f"| {name} | {np.mean(np.array(rows['plain']['phash']) <= PHASH_MATCH):.0%} "
+                     f"| {np.mean(result['shortlisted'][name]):.0%} |")
+    phash_fp = int(np.sum(np.array(result["fp"]["plain"]["phash"]) <= PHASH_MATCH))
+    lines += ["", f"False positives among {result['distractors']:,} distractors: pHash "
+              f"{phash_fp}, pHash + crop-resistant shortlist {result['fp_shortlist']} "
+              f"({result['crh_checked']:,} distractors came near enough to be checked)."]
     return "\n".join(lines)
 
 

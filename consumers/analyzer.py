@@ -64,7 +64,10 @@ def risk_and_reasons(text: TextAnalysis, media: list[MediaHashes],
     for match in matches:
         exact = match.algorithm in _CRYPTO
         risk = max(risk, 1.0 if exact else 0.95)
-        what = "identical file" if exact else f"{match.algorithm} distance {match.distance}"
+        what = ("identical file" if exact else
+                f"cropped copy: crop-resistant hash, phash distance {match.distance}"
+                if match.algorithm == "crop_resistant" else
+                f"{match.algorithm} distance {match.distance}")
         category = f", category {match.category}" if match.category else ""
         reasons.append(f"image matches hash bank {match.bank} ({what}{category})")
     for category, score in sorted(text.scores.items(), key=lambda kv: -kv[1]):

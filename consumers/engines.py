@@ -27,6 +27,7 @@ class HashedImage:
 
     hashes: MediaHashes
     full: Any | None
+    data: bytes | None = None  # kept for the crop-resistant hash, computed only if needed
 
 
 def load_text_engine(settings: Settings) -> TextEngine:
@@ -79,9 +80,19 @@ class Engines:
             return HashedImage(MediaHashes(
                 sha256=crypto.sha256 if crypto else None, md5=crypto.md5 if crypto else None,
                 sha1=crypto.sha1 if crypto else None, error=str(exc)), None)
-        return HashedImage(full.to_contract(), full)
+        return HashedImage(full.to_contract(), full, data)
 
     def match(self, image: HashedImage) -> list[HashMatch]:
         """Bank entries this image matches (exact hashes; every frame's PDQ variants and
-        pHash within the banks' radius), allow lists applied."""
-        return self.matcher.match(image.full if image.full is not None else image.hashes)
+        pHash within the banks' radius; a near pHash confirmed by the crop-resistant hash),
+        allow lists applied."""
+        from classifiers.media import ImageRefused, crop_resistant_hash
+
+        def crop_resistant() -> str | None:
+            try:
+                return crop_resistant_hash(image.data) if image.data else None
+            except ImageRefused:
+                return None
+
+        return self.matcher.match(image.full if image.full is not None else image.hashes,
+                                  crop_resistant)

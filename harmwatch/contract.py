@@ -32,7 +32,7 @@ Category = Literal[
 CATEGORIES: tuple[str, ...] = get_args(Category)
 
 SourceKind = Literal["generic", "xenforo", "rss", "mastodon", "telegram", "demo"]
-HashAlgorithm = Literal["md5", "sha1", "sha256", "pdq", "phash", "dhash"]
+HashAlgorithm = Literal["md5", "sha1", "sha256", "pdq", "phash", "dhash", "crop_resistant"]
 
 HexSha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 HexSha1 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
@@ -157,7 +157,9 @@ class HashMatch(_Message):
     bank: str
     list_version: str | None = None
     algorithm: HashAlgorithm
-    distance: int = Field(ge=0)
+    distance: int = Field(ge=0, description="Hamming distance (0 for exact hashes); for "
+                                            "crop_resistant, the pHash distance that put the "
+                                            "entry on the shortlist.")
     entry_id: str | None = None
     category: str | None = Field(default=None, description="NCMEC A1/A2/B1/B2 or VICS category.")
     severity: int | None = Field(default=None, description="Higher is worse; used for priority.")

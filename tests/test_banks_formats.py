@@ -16,6 +16,7 @@ SHA1 = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
 SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 PDQ = "f" * 16 + "0" * 16 + "a5" * 16
 PHASH = "c2924c5532bddfc8"
+CRH = "43061c1996011306,c5c0e1c2849c31b1"
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def store(tmp_path: Path) -> BankStore:
     store.create_bank("known")
     store.add_entries("known", [
         NewEntry(md5=MD5, sha1=SHA1, sha256=SHA256, pdq=PDQ, phash=PHASH, category="A1",
-                 note="first, with a comma", source_list="test-list"),
+                 note="first, with a comma", source_list="test-list", crop_resistant=CRH),
         NewEntry(md5="0" * 32, category="B2"),
         NewEntry(pdq="1" * 64, category="A2"),
     ], added_by="tester")
@@ -50,7 +51,7 @@ def test_csv_round_trip_keeps_everything(store: BankStore) -> None:
     back = _round_trip(store, "csv")
     assert [_identity(e) for e in back] == [_identity(e) for e in store.entries("known")]
     assert back[0].note == "first, with a comma" and back[0].source_list == "test-list"
-    assert back[0].severity == 4
+    assert back[0].severity == 4 and back[0].crop_resistant == CRH
 
 
 def test_ncmec_round_trip(store: BankStore) -> None:

@@ -183,3 +183,63 @@ def test_bank_errors(store: BankStore) -> None:
         store.bank("missing")
     with pytest.raises(BankError):
         store.add_entries("known", [NewEntry(note="no hash")], "t")
+
+
+def _encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
+    out = io.BytesIO()
+    image.convert("RGB").save(out, fmt, quality=90)
+    return out.getvalue()
+
+
+def test_a_cropped_copy_of_a_confirmed_image_is_found_by_its_regions(store: BankStore,
+                                                                       tmp_path: Path) -> None:
+    """An 8 % crop: pHash 14 bits away (missed at 8), seven regions still shared."""
+    from classifiers.media import crop_resistant_hash
+
+    original = Image.fromarray(skdata.chelsea())
+    width, height = original.size
+    cropped = _encoded(original.crop((int(width * .08), int(height * .08), width, height)),
+                       "JPEG")
+    kept = _encoded(original)
+    entry = hash_image(kept).first
+    add_entries("confirmed", [NewEntry(pdq=entry.pdq, phash=entry.phash, category="A1",
+                                       crop_resistant=crop_resistant_hash(kept))],
+                "analyst", store=store)
+    matcher = Matcher(store)
+    query = hash_image(cropped)
+    assert matcher.match(query) == []  # PDQ and pHash alone miss it
+    (match,) = matcher.match(query, lambda: crop_resistant_hash(cropped))
+    assert (match.algorithm, match.bank, match.category) == ("crop_resistant", "confirmed", "A1")
+    assert 8 < match.distance <= 20
+
+    def must_not_run() -> str:
+        raise AssertionError("computed without a near pHash")
+
+    other = hash_image(_encoded(Image.fromarray(skdata.astronaut())))
+    assert matcher.match(other, must_not_run) == []
+    store.create_bank("allowed", "allow")
+    store.add_entries("allowed", [NewEntry(phash=query.first.phash)], "admin")
+    result = Matcher(store).match_many([query], [lambda: crop_resistant_hash(cropped)])[0]
+    assert result.matches == [] and [m.algorithm for m in result.suppressed] == ["crop_resistant"]
+
+
+def test_crop_resistant_values_are_checked_and_old_stores_gain_the_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    with pytest.raises(ValueError, match="crop_resistant"):
+        NewEntry(phash=_phash(), crop_resistant="not,hex").normalised()
+    assert NewEntry(phash=_phash(), crop_resistant=" AB" + "0" * 14 + ", 12" + "f" * 14
+                    ).normalised().crop_resistant == "ab" + "0" * 14 + ",12" + "f" * 14
+    old = tmp_path / "old"
+    old.mkdir()
+    db = sqlite3.connect(old / "banks.sqlite3")
+    db.executescript("CREATE TABLE entries (id INTEGER PRIMARY KEY AUTOINCREMENT, bank_id INTEGER"
+                     " NOT NULL, md5 TEXT, sha1 TEXT, sha256 TEXT, pdq TEXT, phash TEXT, category"
+                     " TEXT, severity INTEGER, source_list TEXT, external_id TEXT, added_at TEXT"
+                     " NOT NULL, added_by TEXT NOT NULL, note TEXT, disabled INTEGER NOT NULL"
+                     " DEFAULT 0, disabled_until TEXT, identity INTEGER NOT NULL);")
+    db.close()
+    store = BankStore(old)
+    store.create_bank("b")
+    store.add_entries("b", [NewEntry(phash=_phash(), crop_resistant="0" * 16)], "t")
+    assert [e.crop_resistant for e in store.entries("b")] == ["0" * 16]

@@ -62,6 +62,19 @@ def _jpeg(seed: int) -> bytes:
     return out.getvalue()
 
 
+def _confirmed_and_cropped() -> tuple[bytes, bytes]:
+    """A photograph as confirmed (PNG) and re-posted with 8 % cut off (JPEG)."""
+    from skimage import data as skdata
+
+    original = Image.fromarray(skdata.chelsea())
+    width, height = original.size
+    kept, cropped = io.BytesIO(), io.BytesIO()
+    original.save(kept, "PNG")
+    original.crop((int(width * .08), int(height * .08), width, height)).save(cropped, "JPEG",
+                                                                            quality=90)
+    return kept.getvalue(), cropped.getvalue()
+
+
 def _run_to_idle(settings: Settings, stage: str, group: str, tmp_path, *args: str) -> str:
     process = start_stage(settings, stage, group, tmp_path, "--until-idle", "4", *args)
     assert process.proc.wait(timeout=180) == 0, process.log()[-3000:]
@@ -72,7 +85,7 @@ def _run_to_idle(settings: Settings, stage: str, group: str, tmp_path, *args: st
 def run(services, tmp_path_factory):
     """One pass of the pipeline over a mixed batch; the tests below read its results."""
     from classifiers.banks.store import BankStore, NewEntry
-    from classifiers.media import hash_image
+    from classifiers.media import crop_resistant_hash, hash_image
 
     settings = scoped(services, "e2e")
     tmp = tmp_path_factory.mktemp("e2e")
@@ -84,7 +97,13 @@ def run(services, tmp_path_factory):
     store.create_bank("test-known", list_version="2026-11")
     store.add_entries("test-known", [NewEntry(pdq=hash_image(known).first.pdq, category="A1")],
                       added_by="test")
+    confirmed, cropped = _confirmed_and_cropped()
+    store.create_bank("confirmed")
+    store.add_entries("confirmed", [NewEntry(phash=hash_image(confirmed).first.phash,
+                                             crop_resistant=crop_resistant_hash(confirmed),
+                                             category="A2")], added_by="analyst")
     store.close()
+    cropped_ref = blobs.put(cropped)
 
     def media(ref: str | None, url: str) -> MediaItem:
         return MediaItem(url=url, blob_ref=ref, sha256=ref.split(":")[1] if ref else None)
@@ -97,6 +116,8 @@ def run(services, tmp_path_factory):
                             media=[media(known_ref, "https://img.example/a.jpg")]),
         "undecodable": make_post("e2e", 3, media=[media(garbage_ref, "https://img.example/b")]),
         "missing_blob": make_post("e2e", 4, media=[media(missing, "https://img.example/c")]),
+        "cropped": make_post("e2e", 5, text="Ảnh mới nè",
+                             media=[media(cropped_ref, "https://img.example/d.jpg")]),
     }
     poison = [("bad:json", b"{not json"), ("bad:schema", b'{"source": "x", "post_id": "1"}')]
     publish(settings, posts_messages(posts.values()) + poison)
@@ -113,7 +134,7 @@ def test_flagged_posts_are_indexed_with_reasons_and_benign_ones_are_not(run):
     settings, posts, _, _, _ = run
     ids = set(indexed_ids(settings))
     assert ids == {expected_id(posts[k]) for k in ("flagged", "banked", "undecodable",
-                                                   "missing_blob")}
+                                                   "missing_blob", "cropped")}
     doc = _doc(settings, posts["flagged"])
     assert doc["top_category"] == "grooming"
     assert doc["model_version"] == "rules-only"
@@ -137,6 +158,15 @@ def test_a_bank_match_forwards_a_post_with_benign_text(run):
     assert doc["matches"][0]["category"] == "A1"
     assert doc["risk"] >= 0.95
     assert doc["media"][0]["pdq"]
+
+
+def test_a_cropped_copy_of_confirmed_material_is_matched(run):
+    settings, posts, _, _, _ = run
+    doc = _doc(settings, posts["cropped"])
+    (match,) = doc["matches"]
+    assert (match["bank"], match["algorithm"], match["category"]) == (
+        "confirmed", "crop_resistant", "A2")
+    assert any("cropped copy" in r for r in doc["reasons"]) and doc["risk"] >= 0.95
 
 
 def test_bad_or_missing_images_are_recorded_on_the_post_not_dead_lettered(run):

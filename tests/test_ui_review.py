@@ -158,7 +158,7 @@ def test_decide_requires_a_claim_and_confirm_feeds_the_bank(services, app_client
                    if e.sha256 == item["media"][0]["sha256"]]
     finally:
         store.close()
-    assert len(entries) == 1
+    assert len(entries) == 1 and entries[0].crop_resistant  # to find cropped re-posts
     # Now evidence: sealed at rest, and still shown to the people who work on it.
     from harmwatch.blobstore import get_blob_store
 

@@ -19,9 +19,12 @@ another process apply from the next call on, without a rebuild.
 
 Matching rules: MD5/SHA-1/SHA-256 exactly; PDQ within the bank's distance (default 31)
 when the image's PDQ quality reaches the bank's minimum (default 50); pHash within the
-bank's distance (default 8). Every entry within the threshold is returned (the index is
-exact). Disabled entries and banks, and entries disabled until a time not yet reached,
-never match. Allow banks (``kind="allow"``) suppress matches: see :class:`Matcher`.
+bank's distance (default 8); a pHash within 20 of an entry that carries a crop-resistant
+hash, when at least two regions of the two crop-resistant hashes agree (pass
+``crop_resistant=`` callables to ``match``/``match_many``: computed only then). Every
+entry within the threshold is returned (the index is exact). Disabled entries and banks,
+and entries disabled until a time not yet reached, never match. Allow banks
+(``kind="allow"``) suppress matches: see :class:`Matcher`.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ _COLUMN_ALIASES = {
     "sha256": "sha256", "sha256hash": "sha256", "hashsha256": "sha256",
     "pdq": "pdq", "pdqhash": "pdq",
     "phash": "phash",
+    "cropresistant": "crop_resistant",
     "category": "category", "classification": "category", "ncmeccategory": "category",
     "severity": "severity",
     "source": "source_list", "sourcelist": "source_list",
@@ -42,7 +43,7 @@ _COLUMN_ALIASES = {
     "note": "note", "notes": "note", "comment": "note", "comments": "note",
 }
 CSV_COLUMNS = (
-    "md5", "sha1", "sha256", "pdq", "phash", "category", "severity", "source_list",
+    "md5", "sha1", "sha256", "pdq", "phash", "crop_resistant", "category", "severity", "source_list",
     "external_id", "added_at", "added_by", "note", "disabled", "disabled_until",
 )
 NCMEC_COLUMNS = ("md5", "sha1", "sha256", "pdq", "category")

@@ -8,7 +8,7 @@ so the UI's writes reach the analyzer within one batch and without a rebuild.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -17,7 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from classifiers.banks.index import HammingIndex, Hits, hex_to_bytes
-from classifiers.banks.signals import PERCEPTUAL, SIGNALS
+from classifiers.banks.signals import (
+    CROP_RESISTANT,
+    CROP_RESISTANT_MIN_REGIONS,
+    CROP_RESISTANT_SHORTLIST,
+    PERCEPTUAL,
+    SIGNALS,
+    crop_resistant_regions,
+)
 from classifiers.banks.store import Bank, BankStore, Entry
 from classifiers.media import ImageHashes
 from harmwatch.contract import HashMatch, MediaHashes
@@ -25,6 +32,8 @@ from harmwatch.contract import HashMatch, MediaHashes
 CRYPTO = ("md5", "sha1", "sha256")
 # Entries added since the last build are brute-forced; past this many, rebuild.
 DEFAULT_DELTA_LIMIT = 200_000
+# Computes an image's crop-resistant hash on demand (slow, so only when a shortlist needs it).
+CropResistant = Callable[[], str | None]
 
 
 @dataclass
@@ -72,6 +81,7 @@ class Matcher:
         self._banks: dict[int, Bank] = {}
         self._indexes: dict[str, HammingIndex] = {}
         self._index_versions: dict[str, str] = {}
+        self._cropped = _CropResistantEntries.empty()
 
     # -- freshness --------------------------------------------------------------------
 
@@ -83,6 +93,7 @@ class Matcher:
         self._banks = {b.id: b for b in self.store.banks()}
         for algorithm in PERCEPTUAL:
             self._refresh_index(algorithm)
+        self._cropped = _CropResistantEntries.load(self.store)
         self._generation = generation
 
     def _refresh_index(self, algorithm: str) -> None:
@@ -128,12 +139,19 @@ class Matcher:
 
     # -- matching ---------------------------------------------------------------------
 
-    def match(self, item: ImageHashes | MediaHashes) -> list[HashMatch]:
+    def match(self, item: ImageHashes | MediaHashes,
+              crop_resistant: CropResistant | None = None) -> list[HashMatch]:
         """The matches that count for one item (allow lists already applied)."""
-        return self.match_many([item])[0].matches
+        return self.match_many([item], [crop_resistant])[0].matches
 
-    def match_many(self, items: Sequence[ImageHashes | MediaHashes]) -> list[MatchResult]:
-        """One result per item, in order; one index search per algorithm for the batch."""
+    def match_many(self, items: Sequence[ImageHashes | MediaHashes],
+                   crop_resistant: Sequence[CropResistant | None] | None = None
+                   ) -> list[MatchResult]:
+        """One result per item, in order; one index search per algorithm for the batch.
+
+        ``crop_resistant[i]``, when given, computes item i's crop-resistant hash; it is
+        called only if the item's pHash came near an entry that has one without matching it.
+        """
         self.refresh()
         now = datetime.now(UTC)
         queries = [_Query.of(item) for item in items]
@@ -141,7 +159,28 @@ class Matcher:
         self._match_crypto(queries, found)
         for algorithm in PERCEPTUAL:
             self._match_perceptual(algorithm, queries, found)
+        for query, hits, compute in zip(queries, found, crop_resistant or [None] * len(items),
+                                        strict=True):
+            if compute is not None:
+                self._match_crop_resistant(query, hits, compute)
         return [self._resolve(q, hits, now) for q, hits in zip(queries, found, strict=True)]
+
+    def _match_crop_resistant(self, query: _Query, hits: dict, compute: CropResistant) -> None:
+        """Confirm a near pHash with the crop-resistant hash: finds 5-10 % crops."""
+        matched = {entry_id for entry_id, _ in hits}
+        near = [(i, d) for i, d in self._cropped.near(query.phash) if i not in matched]
+        if not near:
+            return
+        value = compute()
+        if not value:
+            return
+        entries = self.store.entries_by_id(i for i, _ in near)
+        for entry_id, distance in near:
+            entry = entries.get(entry_id)
+            if entry is None or entry.crop_resistant is None:
+                continue
+            if crop_resistant_regions(value, entry.crop_resistant) >= CROP_RESISTANT_MIN_REGIONS:
+                hits[(entry_id, CROP_RESISTANT)] = (entry, distance)
 
     def _match_crypto(self, queries: list[_Query], found: list[dict]) -> None:
         for query, hits in zip(queries, found, strict=True):
@@ -202,16 +241,49 @@ class Matcher:
             if bank.kind == "allow":
                 result.allowed_by.append(match)
                 allow_exact |= algorithm in CRYPTO
-                allow_perceptual |= algorithm in PERCEPTUAL
+                allow_perceptual |= algorithm not in CRYPTO
             else:
                 positive.append(match)
         for match in sorted(positive, key=lambda m: (-(m.severity or 0), m.distance, m.bank)):
-            perceptual = match.algorithm in PERCEPTUAL
+            perceptual = match.algorithm not in CRYPTO
             if allow_exact or (allow_perceptual and perceptual):
                 result.suppressed.append(match)
             else:
                 result.matches.append(match)
         return result
+
+
+@dataclass(frozen=True)
+class _CropResistantEntries:
+    """The entries that carry a crop-resistant hash, with their pHash, for the shortlist.
+
+    They come only from images harmwatch holds (the confirmed bank), thousands rather than
+    millions, so a vectorised scan of their pHashes is cheaper than an index.
+    """
+
+    ids: np.ndarray  # int64
+    phash: np.ndarray  # uint64
+
+    @classmethod
+    def empty(cls) -> _CropResistantEntries:
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.uint64))
+
+    @classmethod
+    def load(cls, store: BankStore) -> _CropResistantEntries:
+        rows = store.crop_resistant_entries()
+        if not rows:
+            return cls.empty()
+        return cls(np.array([r[0] for r in rows], np.int64),
+                   np.array([int(r[1], 16) for r in rows], np.uint64))
+
+    def near(self, phashes: list[str]) -> list[tuple[int, int]]:
+        """(entry id, smallest pHash distance) of entries within the shortlist distance."""
+        if not len(self.ids) or not phashes:
+            return []
+        query = np.array([int(h, 16) for h in phashes], np.uint64)
+        distance = np.bitwise_count(query[:, None] ^ self.phash[None, :]).min(axis=0)
+        close = np.flatnonzero(distance <= CROP_RESISTANT_SHORTLIST)
+        return [(int(self.ids[i]), int(distance[i])) for i in close]
 
 
 def _to_contract(

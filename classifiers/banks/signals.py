@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 Algorithm = Literal["md5", "sha1", "sha256", "pdq", "phash"]
 
 
@@ -46,6 +48,39 @@ _HEX = re.compile(r"^[0-9a-f]+$")
 
 class InvalidHash(ValueError):
     """A hash value that is not well-formed hex of the algorithm's width."""
+
+
+# imagehash's crop-resistant hash: not a searchable signal but a confirmation, stored on
+# entries made from images we hold (the confirmed bank) and checked only for a query whose
+# pHash came within CROP_RESISTANT_SHORTLIST of such an entry without matching it. The
+# figures are the ones measured in docs/robustness.md.
+CROP_RESISTANT = "crop_resistant"
+CROP_RESISTANT_SHORTLIST = 20
+CROP_RESISTANT_HAMMING = 10
+CROP_RESISTANT_MIN_REGIONS = 2
+_MAX_REGIONS = 256
+
+
+def normalise_crop_resistant(value: str) -> str:
+    """Comma-separated 16-hex-digit region hashes, lowercase, or :class:`InvalidHash`."""
+    regions = [r.strip().lower() for r in value.split(",") if r.strip()]
+    if not regions or len(regions) > _MAX_REGIONS or not all(
+            len(r) == 16 and _HEX.match(r) for r in regions):
+        raise InvalidHash(f"crop_resistant: {value[:80]!r} is not 1-{_MAX_REGIONS} "
+                          "comma-separated 16-hex-digit region hashes")
+    return ",".join(regions)
+
+
+def crop_resistant_regions(query: str, entry: str) -> int:
+    """How many of the query's regions lie within CROP_RESISTANT_HAMMING of an entry region."""
+    a = _regions(query)
+    b = _regions(entry)
+    distances = np.bitwise_count(a[:, None] ^ b[None, :])
+    return int(np.sum(distances.min(axis=1) <= CROP_RESISTANT_HAMMING))
+
+
+def _regions(value: str) -> np.ndarray:
+    return np.array([int(r, 16) for r in value.split(",")], dtype=np.uint64)
 
 
 def normalise(algorithm: str, value: str) -> str:

@@ -27,6 +27,7 @@ from classifiers.banks.signals import (
     PERCEPTUAL,
     SIGNALS,
     normalise,
+    normalise_crop_resistant,
 )
 
 BankKind = Literal["match", "allow"]
@@ -62,7 +63,8 @@ CREATE TABLE IF NOT EXISTS entries (
     note TEXT,
     disabled INTEGER NOT NULL DEFAULT 0,
     disabled_until TEXT,
-    identity INTEGER NOT NULL
+    identity INTEGER NOT NULL,
+    crop_resistant TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS entries_identity ON entries (bank_id, identity);
 CREATE INDEX IF NOT EXISTS entries_md5 ON entries (md5) WHERE md5 IS NOT NULL;
@@ -79,6 +81,7 @@ SEVERITY_BY_CATEGORY = {
 _ENTRY_COLUMNS = (
     "id", "bank_id", "md5", "sha1", "sha256", "pdq", "phash", "category", "severity",
     "source_list", "external_id", "added_at", "added_by", "note", "disabled", "disabled_until",
+    "crop_resistant",
 )
 
 
@@ -140,6 +143,8 @@ class NewEntry:
     source_list: str | None = None
     external_id: str | None = None
     note: str | None = None
+    # Region hashes for finding cropped copies; only for images we hold (see signals.py).
+    crop_resistant: str | None = None
 
     def normalised(self) -> NewEntry:
         """Validated copy with lowercase hex and a severity derived from the category."""
@@ -158,6 +163,8 @@ class NewEntry:
             source_list=self.source_list,
             external_id=self.external_id,
             note=self.note,
+            crop_resistant=normalise_crop_resistant(self.crop_resistant)
+            if self.crop_resistant else None,
         )
 
 
@@ -179,6 +186,7 @@ class Entry:
     note: str | None
     disabled: int
     disabled_until: str | None
+    crop_resistant: str | None = None
 
     def active(self, now: datetime | None = None) -> bool:
         return _active(self.disabled, self.disabled_until, now or _now())
@@ -207,6 +215,7 @@ class BankStore:
         self._db.execute("PRAGMA cache_size=-131072")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
+        _add_missing_columns(self._db)
 
     @classmethod
     def default(cls) -> BankStore:
@@ -320,7 +329,8 @@ class BankStore:
                 db.executemany(
                     "INSERT OR IGNORE INTO entries (bank_id, md5, sha1, sha256, pdq, phash,"
                     " category, severity, source_list, external_id, added_at, added_by, note,"
-                    " identity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " identity, crop_resistant) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                    " ?, ?)",
                     rows,
                 )
                 added += db.total_changes - before
@@ -365,6 +375,12 @@ class BankStore:
         sql = (f"SELECT id, {algorithm} FROM entries WHERE id > ? AND id <= ?"
                f" AND {algorithm} IS NOT NULL ORDER BY id")
         yield from self._db.execute(sql, (after_id, upto_id))
+
+    def crop_resistant_entries(self) -> list[tuple[int, str, str]]:
+        """(id, pHash, crop-resistant hash) of every entry that has both (few: confirmed items)."""
+        return self._db.execute(
+            "SELECT id, phash, crop_resistant FROM entries"
+            " WHERE crop_resistant IS NOT NULL AND phash IS NOT NULL ORDER BY id").fetchall()
 
     def live_ids(self) -> list[int]:
         return [r[0] for r in self._db.execute("SELECT id FROM entries")]
@@ -434,7 +450,15 @@ def _bank(row: tuple) -> Bank:
 
 def _entry_row(bank_id: int, e: NewEntry, added_by: str, added_at: str | None) -> tuple:
     return (bank_id, e.md5, e.sha1, e.sha256, e.pdq, e.phash, e.category, e.severity,
-            e.source_list, e.external_id, added_at, added_by, e.note, _identity(e))
+            e.source_list, e.external_id, added_at, added_by, e.note, _identity(e),
+            e.crop_resistant)
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Columns added after a store was created (the schema only ever gains nullable ones)."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
+    if "crop_resistant" not in present:
+        db.execute("ALTER TABLE entries ADD COLUMN crop_resistant TEXT")
 
 
 def _identity(e: NewEntry) -> int:

@@ -7,6 +7,7 @@ Public, stable API (the analyzer imports only these names)::
     hashes = hash_image(data)            # -> ImageHashes, or raises ImageRefused
     hashes.to_contract()                 # -> harmwatch.contract.MediaHashes (first frame)
     media_hashes(data)                   # -> MediaHashes; never raises, error field set
+    crop_resistant_hash(data)            # -> "hex,hex,..." region hashes (slow: on demand)
 
 ``ImageHashes`` carries MD5/SHA-1/SHA-256 of the bytes and, per sampled frame, PDQ with
 its quality and eight rotation/flip variants, 64-bit pHash and dHash (all lowercase hex);
@@ -26,6 +27,7 @@ __all__ = [
     "ImageHashes",
     "ImageRefused",
     "Limits",
+    "crop_resistant_hash",
     "crypto_hashes",
     "hash_image",
     "media_hashes",

@@ -15,7 +15,7 @@ import io
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import imagehash
@@ -171,6 +171,21 @@ def hash_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ImageHashes:
         frame_count=frame_count,
         frames=frames,
     )
+
+
+def crop_resistant_hash(data: bytes, limits: Limits = DEFAULT_LIMITS) -> str | None:
+    """imagehash's crop-resistant hash of frame 0 (comma-joined region dHashes), or None.
+
+    The image is cut into regions by brightness and each region hashed, so a copy cropped
+    by 5-10 % still shares regions with the original where PDQ and pHash no longer match
+    (docs/robustness.md). About 100 ms an image: computed for confirmed items, and for a
+    query only when its pHash came near such an item. Raises :class:`ImageRefused` like
+    :func:`hash_image`; None for an image with no region at all (a flat colour).
+    """
+    with _open(data, limits) as img:
+        ((_, rgb),) = _frames(img, replace(limits, sample_frames=1))
+        multihash = imagehash.crop_resistant_hash(rgb)
+    return str(multihash) if multihash.segment_hashes else None
 
 
 def media_hashes(data: bytes, limits: Limits = DEFAULT_LIMITS) -> MediaHashes:
