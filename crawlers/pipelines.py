@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,6 +24,7 @@ from twisted.python.failure import Failure
 from crawlers.items import PostItem
 from crawlers.media import describe, image_problem
 from crawlers.state import CrawlState, state_dir
+from crawlers.stats import record_published
 from harmwatch.blobstore import BlobError, get_blob_store, ref_for
 from harmwatch.contract import MediaItem, content_hash, utcnow
 from harmwatch.kafka import make_producer
@@ -204,6 +205,7 @@ class KafkaPublishPipeline:
         self.settings = _hw(crawler)
         self.state = CrawlState.for_settings(self.settings)
         self.producer = None
+        self.published_per_day: Counter[str] = Counter()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> KafkaPublishPipeline:
@@ -229,6 +231,7 @@ class KafkaPublishPipeline:
                          message.key, self.attempts, error)
             raise DropItem(f"post {message.key} not published: {error}", log_level="ERROR")
         self.state.record(item.source, item.post_id, item.content_hash, item.version)
+        self.published_per_day[utcnow().date().isoformat()] += 1
         self.crawler.stats.inc_value("harmwatch/posts_published")
         return item
 
@@ -276,3 +279,6 @@ class KafkaPublishPipeline:
             self.producer.flush(timeout=30)
             self.producer.close(timeout=30)
         self.state.close()
+        source = self.crawler.settings["HARMWATCH_SOURCE"]
+        record_published(self.settings, self.crawler.settings.get("HARMWATCH_JOB_ID", ""),
+                         source.id, self.published_per_day)

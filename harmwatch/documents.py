@@ -23,6 +23,7 @@ from harmwatch.settings import Settings
 
 ITEMS_MAPPING_VERSION = 1
 SETTINGS_MAPPING_VERSION = 1
+CRAWL_STATS_MAPPING_VERSION = 1
 
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "sexual_exploitation": 0.5,
@@ -141,6 +142,25 @@ SETTINGS_MAPPING: dict[str, Any] = {
 
 THRESHOLDS_DOC_ID = "thresholds"
 
+# What crawlers published, per crawl job, source and UTC day: the items index only holds
+# what passed the analyzer's recall floor, so "posts crawled" has to come from here.
+CRAWL_STATS_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "_meta": {"mapping_version": CRAWL_STATS_MAPPING_VERSION},
+    "properties": {
+        "crawl_job_id": _KEYWORD,
+        "source": _KEYWORD,
+        "day": {"type": "date", "format": "strict_date"},
+        "published": {"type": "long"},
+        "recorded_at": _DATE,
+    },
+}
+
+
+def crawl_stats_doc_id(crawl_job_id: str, source: str, day: str) -> str:
+    """One document per job, source and day: a retried write replaces, never adds."""
+    return f"{crawl_job_id}:{source}:{day}"
+
 
 def items_alias(settings: Settings) -> str:
     return settings.index_name("items")
@@ -148,6 +168,10 @@ def items_alias(settings: Settings) -> str:
 
 def settings_alias(settings: Settings) -> str:
     return settings.index_name("settings")
+
+
+def crawl_stats_alias(settings: Settings) -> str:
+    return settings.index_name("crawl-stats")
 
 
 def ensure_versioned_index(
@@ -178,11 +202,13 @@ def ensure_versioned_index(
 
 
 def ensure_indices(client: Elasticsearch, settings: Settings) -> None:
-    """Idempotently create the items and settings indices behind their aliases."""
+    """Idempotently create the items, settings and crawl-stats indices behind their aliases."""
     ensure_versioned_index(client, items_alias(settings), ITEMS_MAPPING_VERSION,
                             ITEMS_MAPPING, shards=3)
     ensure_versioned_index(client, settings_alias(settings), SETTINGS_MAPPING_VERSION,
                             SETTINGS_MAPPING, shards=1)
+    ensure_versioned_index(client, crawl_stats_alias(settings), CRAWL_STATS_MAPPING_VERSION,
+                            CRAWL_STATS_MAPPING, shards=1)
 
 
 def item_document(analysed: AnalysedPost, indexed_at: datetime | None = None) -> dict[str, Any]:

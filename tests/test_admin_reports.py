@@ -10,9 +10,9 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from crawlers.state import CrawlState
+from crawlers.stats import record_published
 from harmwatch.contract import utcnow
-from harmwatch.documents import items_alias
+from harmwatch.documents import crawl_stats_alias, items_alias
 from harmwatch.search import es_client
 from review_ui import i18n
 from review_ui.admin import export, reports
@@ -40,10 +40,12 @@ def seeded(admin_env):  # noqa: F811
                  decided_after_hours=3)
             for n, (s, src, age, d, c) in enumerate(specs, start=1)]
     index(admin_env, docs)
-    state = CrawlState.for_settings(admin_env)
-    for n in range(7):
-        state.record("forum-a" if n < 5 else "forum-b", f"p{n}", f"h{n}", 1)
-    state.close()
+    today, long_ago = TODAY.isoformat(), (TODAY - timedelta(days=30)).isoformat()
+    assert record_published(admin_env, "job-1", "forum-a", Counter({today: 4, long_ago: 9}))
+    assert record_published(admin_env, "job-2", "forum-a", Counter({today: 1}))
+    assert record_published(admin_env, "job-2", "forum-b", Counter({today: 2}))
+    assert record_published(admin_env, "job-2", "forum-b", Counter({today: 2}))  # a retry
+    es_client(admin_env).indices.refresh(index=crawl_stats_alias(admin_env))
     return docs
 
 
@@ -78,6 +80,7 @@ def test_report_matches_the_seed_and_elasticsearch(admin_env, seeded):  # noqa: 
     assert report.totals["dismissed"] == want["dismissed"]
     assert report.totals["crawled"] == 7 and report.crawl_counts_available
     assert report.by_source["forum-a"]["crawled"] == 5
+    assert report.daily[TODAY.isoformat()]["crawled"] == 7
     assert {s: r["flagged"] for s, r in report.by_source.items()} == \
         dict(want["flagged_by_source"])
     assert {c: r["confirmed"] for c, r in report.by_category.items() if r["confirmed"]} == \

@@ -135,3 +135,38 @@ def test_telegram_messages(platform_crawl) -> None:
     assert five.url == "https://t.me/kenh_phuhuynh/5" and five.author.name == "Kênh Phụ huynh"
     assert messages["kenh_phuhuynh/6"].media[0].content_type == "image/jpeg"
     assert messages["kenh_phuhuynh/1"].text.endswith("Liên hệ 111 nếu cần hỗ trợ.")
+
+
+def test_each_crawl_records_what_it_published_in_elasticsearch(platform_crawl,
+                                                               services: Settings) -> None:
+    from harmwatch.documents import crawl_stats_alias
+    from harmwatch.search import es_client
+
+    client = es_client(services)
+    client.indices.refresh(index=crawl_stats_alias(services))
+    result = client.search(index=crawl_stats_alias(services), size=0,
+                           query={"terms": {"source": list(EXPECTED)}},
+                           aggs={"s": {"terms": {"field": "source", "size": 50},
+                                       "aggs": {"n": {"sum": {"field": "published"}}}}})
+    published = {b["key"]: int(b["n"]["value"]) for b in result["aggregations"]["s"]["buckets"]}
+    assert published == EXPECTED
+
+
+def test_crawl_counts_wait_while_elasticsearch_is_down(services: Settings, tmp_path) -> None:
+    from collections import Counter
+
+    from crawlers.stats import flush_pending, record_published
+    from harmwatch.documents import crawl_stats_alias
+    from harmwatch.search import es_client
+    from tests.consumers_support import free_port
+
+    local = services.model_copy(update={"var_dir": tmp_path})
+    down = local.model_copy(update={"es_url": f"http://127.0.0.1:{free_port()}"})
+    assert not record_published(down, "job-down", "t-down", Counter({"2026-11-29": 3}))
+    assert list((tmp_path / "crawl-state" / "pending-stats").glob("*.json"))
+    assert flush_pending(local)
+    assert not list((tmp_path / "crawl-state" / "pending-stats").glob("*.json"))
+    client = es_client(services)
+    client.indices.refresh(index=crawl_stats_alias(services))
+    doc = client.get(index=crawl_stats_alias(services), id="job-down:t-down:2026-11-29")
+    assert doc["_source"]["published"] == 3

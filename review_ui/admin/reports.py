@@ -2,13 +2,12 @@
 
 Every figure is a count over the items index (flagged, decided, queued) except *crawled*,
 which the items index cannot know — it holds only what passed the analyzer's recall
-floor — so it is read from the crawler's own record of published posts (read-only).
+floor — so it is summed from the crawl-stats documents each crawl writes when it ends.
 Days are UTC calendar days; a period is ``[start, end)``.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from harmwatch.contract import CATEGORIES, utcnow
-from harmwatch.documents import get_thresholds, items_alias, queue_filter
+from harmwatch.documents import crawl_stats_alias, get_thresholds, items_alias, queue_filter
 from harmwatch.settings import Settings
 from review_ui.review import ReviewError
 
@@ -116,26 +115,28 @@ def _es_figures(client: Elasticsearch, settings: Settings, start: date,
     return client.search(index=items_alias(settings), size=0, aggs=aggs)["aggregations"]
 
 
-def crawled_counts(settings: Settings, start: date, end: date) -> tuple[Counter, Counter] | None:
-    """(per day, per source) posts the crawler published in the period, or None if unknown.
+def crawled_counts(client: Elasticsearch, settings: Settings, start: date,
+                   end: date) -> tuple[Counter, Counter] | None:
+    """(per day, per source) posts the crawlers published in the period, or None if unknown.
 
-    Read from the crawler's state database (``crawlers.state``), which keeps the latest
-    publication per post: an edited post counts on the day of its latest version.
+    From the documents each crawl writes when it ends (``harmwatch.documents``'
+    crawl-stats index): a new version of an edited post counts as published again.
     """
-    from crawlers.state import state_dir
-
-    path = state_dir(settings) / "state.sqlite3"
-    if not path.exists():
+    alias = crawl_stats_alias(settings)
+    if not client.indices.exists_alias(name=alias):
         return None
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
-        rows = db.execute(
-            "SELECT substr(published_at, 1, 10), source, count(*) FROM published "
-            "WHERE published_at >= ? AND published_at < ? GROUP BY 1, 2",
-            (start.isoformat(), end.isoformat())).fetchall()
-    days, sources = Counter(), Counter()
-    for day, source, count in rows:
-        days[day] += count
-        sources[source] += count
+    result = client.search(
+        index=alias, size=0,
+        query={"range": {"day": {"gte": start.isoformat(), "lt": end.isoformat()}}},
+        aggs={"days": {"terms": {"field": "day", "size": 1000, "format": "yyyy-MM-dd"},
+                       "aggs": {"published": {"sum": {"field": "published"}}}},
+              "sources": {"terms": {"field": "source", "size": 10_000},
+                          "aggs": {"published": {"sum": {"field": "published"}}}}})
+    aggregations = result["aggregations"]
+    days = Counter({b["key_as_string"]: int(b["published"]["value"])
+                    for b in aggregations["days"]["buckets"]})
+    sources = Counter({b["key"]: int(b["published"]["value"])
+                       for b in aggregations["sources"]["buckets"]})
     return days, sources
 
 
@@ -190,7 +191,7 @@ def build(client: Elasticsearch, settings: Settings, start: date, end: date) -> 
     if end <= start:
         raise ReviewError("the period must end after it starts")
     aggs = _es_figures(client, settings, start, end)
-    crawled = crawled_counts(settings, start, end)
+    crawled = crawled_counts(client, settings, start, end)
     crawl_days, crawl_sources = crawled or (Counter(), Counter())
     report = Report(start, end, utcnow(), crawl_counts_available=crawled is not None)
     flagged, confirmed, dismissed = aggs["flagged"], aggs["confirmed"], aggs["dismissed"]

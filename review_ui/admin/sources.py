@@ -18,7 +18,6 @@ import fcntl
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -36,9 +35,8 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from crawlers.sources import SourceError, default_paths, load_all
-from crawlers.state import state_dir
 from harmwatch.contract import utcnow
-from harmwatch.documents import items_alias
+from harmwatch.documents import crawl_stats_alias, items_alias
 from harmwatch.settings import REPO_ROOT, Settings
 from review_ui.actions import Ctx
 from review_ui.admin.common import ctx, page, redirect
@@ -177,7 +175,7 @@ def rows(client: Elasticsearch, settings: Settings) -> tuple[list[SourceRow], st
                                   sort_keys=False)
             found.append(SourceRow(source.id, source.kind, source.enabled, source.interval,
                                    _targets(source), _shown(path), editable, text))
-    published = _published(settings)
+    published = _published(client, settings)
     indexed = _indexed(client, settings)
     for row in found:
         row.published, row.last_published_at = published.get(row.id, (0, None))
@@ -201,15 +199,20 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _published(settings: Settings) -> dict[str, tuple[int, str | None]]:
-    """Posts the crawler has published per source, and when it last did (read-only)."""
-    path = state_dir(settings) / "state.sqlite3"
-    if not path.exists():
+def _published(client: Elasticsearch, settings: Settings) -> dict[str, tuple[int, str | None]]:
+    """Posts the crawlers have published per source, and when a crawl last recorded some.
+
+    From the counts each crawl writes to Elasticsearch when it ends (crawlers.stats).
+    """
+    alias = crawl_stats_alias(settings)
+    if not client.indices.exists_alias(name=alias):
         return {}
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
-        rows_ = db.execute("SELECT source, count(*), max(published_at) FROM published "
-                           "GROUP BY source").fetchall()
-    return {source: (count, last) for source, count, last in rows_}
+    aggs = {"src": {"terms": {"field": "source", "size": 10_000},
+                    "aggs": {"n": {"sum": {"field": "published"}},
+                             "last": {"max": {"field": "recorded_at"}}}}}
+    result = client.search(index=alias, size=0, aggs=aggs)["aggregations"]
+    return {b["key"]: (int(b["n"]["value"]), b["last"].get("value_as_string"))
+            for b in result["src"]["buckets"]}
 
 
 def _indexed(client: Elasticsearch, settings: Settings) -> dict[str, tuple[int, str | None]]:
