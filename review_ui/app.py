@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.es = client
     app.state.sessions = SessionStore(client, settings, secret_key(settings))
-    app.state.throttle = LoginThrottle()
+    app.state.throttle = LoginThrottle(client, settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _name_openapi_route(app)
 

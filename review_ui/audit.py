@@ -84,9 +84,14 @@ def _tip(client: Elasticsearch, settings: Settings) -> tuple[int, str]:
 
 def record(
     client: Elasticsearch, settings: Settings, actor: Actor, action: str,
-    target: str | None = None, details: dict[str, Any] | None = None,
+    target: str | None = None, details: dict[str, Any] | None = None, *,
+    refresh: bool = False,
 ) -> dict[str, Any]:
-    """Append one record and return it; raises :class:`AuditError` if it cannot."""
+    """Append one record and return it; raises :class:`AuditError` if it cannot.
+
+    ``refresh`` waits until the record is searchable (up to a second), for records that a
+    search must count at once, such as failed logins.
+    """
     for _ in range(_MAX_ATTEMPTS):
         seq, prev_hash = _tip(client, settings)
         entry: dict[str, Any] = {
@@ -97,7 +102,8 @@ def record(
         }
         entry["hash"] = record_hash(entry)
         try:
-            client.create(index=audit_alias(settings), id=doc_id(seq + 1), document=entry)
+            client.create(index=audit_alias(settings), id=doc_id(seq + 1), document=entry,
+                          refresh="wait_for" if refresh else None)
         except ConflictError:
             continue
         _advance_head(client, settings, entry)

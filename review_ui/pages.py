@@ -93,10 +93,9 @@ def login(
             "Too many failed attempts. Wait 15 minutes and try again."), 429)
     user = accounts.authenticate(state.es, state.settings, username, password)
     if user is None:
-        state.throttle.failed(username, client_ip(request))
-        audit.record(state.es, state.settings, actor, "login_failed", username)
+        # Searchable before the next attempt is counted (the throttle reads these records).
+        audit.record(state.es, state.settings, actor, "login_failed", username, refresh=True)
         return _login_form(request, next, i18n.gettext("Wrong username or password."), 401)
-    state.throttle.succeeded(username)
     old = state.sessions.unsign(request.cookies.get(SESSION_COOKIE))
     if old:
         state.sessions.delete(old)  # a new id at every login: no session fixation

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -32,7 +29,7 @@ from harmwatch.settings import Settings
 from review_ui import i18n
 from review_ui.accounts import User, get_user
 from review_ui.audit import Actor
-from review_ui.indices import sessions_alias
+from review_ui.indices import audit_alias, sessions_alias
 from review_ui.permissions import PUBLIC_ROUTES, allowed
 
 SESSION_COOKIE = "hw_session"
@@ -181,36 +178,35 @@ class SessionStore:
 class LoginThrottle:
     """Sliding-window limit on failed logins, per account and per address.
 
-    Kept in process memory: it slows guessing through one UI process; several processes
-    each enforce their own window (the per-account limit still bounds the total).
+    Counted from the audit trail's ``login_failed`` records, which every failed login
+    writes anyway: so all UI processes and hosts share one count and a restart does not
+    reset it. An account's count restarts at its last successful login.
     """
 
-    def __init__(self, per_user: int = 5, per_ip: int = 30, window_s: float = 900) -> None:
+    def __init__(self, client: Elasticsearch, settings: Settings, per_user: int = 5,
+                 per_ip: int = 30, window_s: float = 900) -> None:
+        self.client, self.settings = client, settings
         self.per_user, self.per_ip, self.window_s = per_user, per_ip, window_s
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        bucket = self._failures.setdefault(key, deque())
-        while bucket and bucket[0] < now - self.window_s:
-            bucket.popleft()
-        return bucket
 
     def blocked(self, username: str, ip: str | None) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            return (len(self._recent(f"u:{username}", now)) >= self.per_user
-                    or len(self._recent(f"i:{ip}", now)) >= self.per_ip)
-
-    def failed(self, username: str, ip: str | None) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._recent(f"u:{username}", now).append(now)
-            self._recent(f"i:{ip}", now).append(now)
-
-    def succeeded(self, username: str) -> None:
-        with self._lock:
-            self._failures.pop(f"u:{username}", None)
+        window_start = (utcnow() - timedelta(seconds=self.window_s)).isoformat()
+        recent = {"range": {"at": {"gte": window_start}}}
+        result = self.client.search(
+            index=audit_alias(self.settings), size=0, query={"bool": {"filter": [recent]}},
+            aggs={"last_login": {"filter": {"bool": {"filter": [
+                      {"term": {"action": "login"}}, {"term": {"target": username}}]}},
+                      "aggs": {"at": {"max": {"field": "at"}}}},
+                  "by_ip": {"filter": {"bool": {"filter": [
+                      {"term": {"action": "login_failed"}}, {"term": {"ip": ip or ""}}]}}}})
+        aggs = result["aggregations"]
+        if aggs["by_ip"]["doc_count"] >= self.per_ip:
+            return True
+        last_login = aggs["last_login"]["at"].get("value_as_string")
+        since = {"gt": last_login} if last_login else {"gte": window_start}
+        failures = self.client.count(index=audit_alias(self.settings), query={"bool": {"filter": [
+            {"term": {"action": "login_failed"}}, {"term": {"target": username}},
+            {"range": {"at": since}}]}})
+        return failures["count"] >= self.per_user
 
 
 def anonymous_language(request: Request) -> str:

@@ -183,6 +183,23 @@ def test_failed_logins_are_throttled(services):
         assert response.status_code == 429, "the right password is refused while throttled"
 
 
+def test_the_throttle_is_shared_by_every_ui_process_and_reset_by_a_login(services):
+    """Two apps stand for two UI workers: failures on either count for both."""
+    username = new_user(services, "analyst")
+
+    def attempt(client, password: str) -> int:
+        return client.post("/login", data={"username": username, "password": password,
+                                           "csrf_token": login_token(client)}).status_code
+
+    with ui_client(services) as first, ui_client(services) as second:
+        assert [attempt(first, "wrong!") for _ in range(2)] == [401, 401]
+        assert attempt(second, PASSWORD) == 303  # a success starts the count again
+        assert [attempt(first, "wrong!") for _ in range(3)] == [401] * 3
+        assert [attempt(second, "wrong!") for _ in range(2)] == [401, 401]
+        assert attempt(first, PASSWORD) == 429
+        assert attempt(second, PASSWORD) == 429
+
+
 def test_logout_ends_the_session(services, app_client):
     username = new_user(services, "analyst")
     csrf = login(app_client, username)

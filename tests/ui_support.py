@@ -28,7 +28,7 @@ _numbers = itertools.count(1)
 
 @contextmanager
 def ui_client(settings: Settings) -> Iterator[TestClient]:
-    """A TestClient on a fresh app (its own login throttle), lifespan run."""
+    """A TestClient on a fresh app, lifespan run."""
     with TestClient(create_app(settings), follow_redirects=False) as client:
         yield client
 
