@@ -13,6 +13,7 @@ from harmwatch.blobstore import BlobNotFound, get_blob_store
 from review_ui import accounts, actions, audit, i18n, media, review
 from review_ui.actions import Ctx
 from review_ui.evidence.atrest import open_blob
+from review_ui.reasons import item_reasons
 from review_ui.rendering import render
 from review_ui.security import (
     LANGUAGE_COOKIE,
@@ -175,6 +176,7 @@ def item_page(request: Request, item_id: str) -> Response:
                      if review.has_revealed(source, ctx.username, i)},
         "prefs": prefs, "text_only": text_only, "severities": review.SEVERITIES,
         "error": request.query_params.get("error"),
+        "reasons": item_reasons(source, ctx.settings.recall_floor),
     })
 
 

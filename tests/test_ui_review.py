@@ -236,6 +236,11 @@ def test_text_only_review_when_a_hash_match_decides(services, app_client):
     shown = app_client.get(f"/items/{item['item_id']}?media=show")
     assert "/preview" in shown.text
     assert "ncmec" in page.text and "2026-11" in page.text  # bank, list version
+    assert "image matches hash bank ncmec (pdq distance 4, category A1)" in page.text
+    app_client.cookies.clear()
+    login(app_client, new_user(services, "analyst", locale="vi"))
+    page = app_client.get(f"/items/{item['item_id']}")
+    assert "ảnh trùng khớp kho mã băm ncmec (khoảng cách pdq 4, loại A1)" in page.text
     app_client.cookies.clear()
 
 

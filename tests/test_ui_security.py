@@ -184,3 +184,28 @@ def test_dates_and_numbers_follow_the_language():
     i18n.set_language("en")
     assert i18n.format_number(1234.5) == "1,234.50"
     assert "Nov" in i18n.format_time("2026-11-29T10:00:00+00:00", "Asia/Ho_Chi_Minh")
+
+
+def test_reasons_are_rebuilt_in_the_readers_language():
+    from review_ui.reasons import item_reasons
+
+    item = {
+        "matches": [{"bank": "confirmed", "algorithm": "crop_resistant", "distance": 14,
+                     "category": "A1"}, {"bank": "vic", "algorithm": "md5", "distance": 0}],
+        "scores": {"grooming": 0.8, "bullying": 0.05},
+        "rule_hits": [{"rule_id": "gr.secrecy.vi", "category": "grooming",
+                       "matched": "đừng nói"}] * 2,
+        "media": [{"error": None}, {"error": "truncated: image file is truncated"}],
+        "reasons": ["the analyzer's English"],
+    }
+    i18n.set_language("vi")
+    vi = item_reasons(item, floor=0.15)
+    assert vi[0] == ("ảnh trùng khớp kho mã băm confirmed (bản bị cắt xén: mã băm chống cắt "
+                     "xén, khoảng cách pHash 14, loại A1)")
+    assert vi[1] == "ảnh trùng khớp kho mã băm vic (tệp giống hệt)"
+    assert vi[2].startswith("điểm ") and vi[2].endswith(" 0,80")
+    assert vi[3].startswith("quy tắc gr.secrecy.vi") and len(vi) == 5
+    assert vi[4] == "ảnh 2 không tính được mã băm: truncated: image file is truncated"
+    i18n.set_language("en")
+    assert item_reasons(item, floor=0.15)[2] == "Grooming score 0.80"
+    assert item_reasons({"reasons": ["kept"]}, floor=0.15) == ["kept"]
