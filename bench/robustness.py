@@ -39,11 +39,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import imagehash
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from classifiers.media import hash_image
+from classifiers.banks.signals import (
+    CROP_RESISTANT_HAMMING,
+    CROP_RESISTANT_MIN_REGIONS,
+    CROP_RESISTANT_SHORTLIST,
+    SIGNALS,
+    crop_resistant_regions,
+)
+from classifiers.media import crop_resistant_hash, hash_image
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "robustness.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -52,9 +58,7 @@ NATURAL = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field",
            "clock", "brick", "grass", "gravel", "page", "text", "colorwheel")
 SIDE = 320
 THRESHOLDS = {"pdq": (31, 40, 52), "phash": (4, 8, 10, 12), "dhash": (4, 8, 10, 12)}
-PHASH_MATCH = 8  # the matcher's default pHash threshold
-SHORTLIST_PHASH = 20  # a pHash this near earns a crop-resistant check
-CRH_HAMMING, CRH_REGIONS = 10, 2
+PHASH_MATCH = SIGNALS["phash"].default_threshold
 WORDS = ("sample", "watermark", "copyright", "hello", "photo", "share", "2026", "@user",
          "trang", "anh dep", "link in bio")
 
@@ -255,26 +259,21 @@ def _min_distance(query: np.ndarray, bank: np.ndarray) -> np.ndarray:
     return np.unpackbits(x, axis=-1).sum(axis=-1).min(axis=0)
 
 
-def crop_resistant(image: Image.Image | bytes) -> imagehash.ImageMultiHash:
-    if isinstance(image, bytes):
-        with Image.open(io.BytesIO(image)) as decoded:
-            return imagehash.crop_resistant_hash(decoded.convert("RGB"))
-    return imagehash.crop_resistant_hash(image)
-
-
-def crh_match(a: imagehash.ImageMultiHash, b: imagehash.ImageMultiHash) -> bool:
-    return a.hash_diff(b, hamming_cutoff=CRH_HAMMING)[0] >= CRH_REGIONS
+def crh_match(query: str | None, entry: str | None) -> bool:
+    """The matcher's own rule (classifiers.banks.signals), so the report measures what ships."""
+    return bool(query and entry) and (
+        crop_resistant_regions(query, entry) >= CROP_RESISTANT_MIN_REGIONS)
 
 
 def shortlist_match(data: bytes, phash_distances: np.ndarray,
-                    refs: list[imagehash.ImageMultiHash]) -> bool:
+                    refs: list[str | None]) -> bool:
     """pHash match, or a crop-resistant match with an entry whose pHash came near."""
     if phash_distances.min() <= PHASH_MATCH:
         return True
-    near = np.flatnonzero(phash_distances <= SHORTLIST_PHASH)
+    near = np.flatnonzero(phash_distances <= CROP_RESISTANT_SHORTLIST)
     if not len(near):
         return False
-    query = crop_resistant(data)
+    query = crop_resistant_hash(data)
     return any(crh_match(query, refs[i]) for i in near)
 
 
@@ -296,7 +295,7 @@ def run(n_originals: int, n_distractors: int) -> dict:
     ref_hashes = [hash_image(_png(img)).first for img in refs]
     bank = {alg: np.array([np.frombuffer(bytes.fromhex(getattr(f, alg)), np.uint8)
                            for f in ref_hashes]) for alg in ("pdq", "phash", "dhash")}
-    crh_refs = [crop_resistant(img) for img in refs]
+    crh_refs = [crop_resistant_hash(_png(img)) for img in refs]
     shortlisted: dict[str, list[bool]] = {}
     # recall[transform][signal][alg] = list of distances to the own original
     distances: dict[str, dict[str, dict[str, list[int]]]] = {}
@@ -325,7 +324,7 @@ def run(n_originals: int, n_distractors: int) -> dict:
         plain, trim = hashed(data)
         phash_distances = _min_distance(plain.phash, bank["phash"])
         crh_checked += int(phash_distances.min() > PHASH_MATCH
-                           and phash_distances.min() <= SHORTLIST_PHASH)
+                           and phash_distances.min() <= CROP_RESISTANT_SHORTLIST)
         fp_shortlist += shortlist_match(data, phash_distances, crh_refs)
         for alg in ("pdq", "phash", "dhash"):
             for signal, h in (("plain", plain), ("trim", trim)):
@@ -379,7 +378,8 @@ def tables(result: dict) -> str:
             f"| {np.mean(np.array(rows['plain']['phash']) <= 8):.0%} "
             f"| {np.mean(np.array(rows['trim']['phash']) <= 8):.0%} |")
     lines += ["", f"### Crop-resistant hash on a shortlist (pHash <={PHASH_MATCH}, or pHash "
-              f"<={SHORTLIST_PHASH} and >= {CRH_REGIONS} regions within {CRH_HAMMING})", "",
+              f"<={CROP_RESISTANT_SHORTLIST} and >= {CROP_RESISTANT_MIN_REGIONS} regions within "
+              f"{CROP_RESISTANT_HAMMING})", "",
               "| transformation | pHash | pHash + crop-resistant shortlist |", "|---|---|---|"]
     for name, rows in result["distances"].items():
         lines.append(f"| {name} | {np.mean(np.array(rows['plain']['phash']) <= PHASH_MATCH):.0%} "
