@@ -59,6 +59,11 @@ def test_cli_round_trip(tmp_path: Path, banks_dir: Path, capsys: pytest.CaptureF
                  "--algorithm", "pdq"]) == 0
     assert out.read_text() == frame["pdq"] + "\n"
 
+    assert main(["banks", "reindex"]) == 0
+    assert "1 PDQ, 1 pHash" in capsys.readouterr().out
+    pointer = json.loads((banks_dir / "index" / "pdq" / "CURRENT.json").read_text())
+    assert (banks_dir / "index" / "pdq" / pointer["version"] / "layout.json").exists()
+
 
 def test_cli_import_reports_bad_files(tmp_path: Path, banks_dir: Path,
                                       capsys: pytest.CaptureFixture) -> None:

@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from classifiers.banks import index as index_module
 from classifiers.banks.index import (
     HammingIndex,
     Segment,
+    chunk_flips,
     chunk_widths,
     flip_masks,
     popcount_distance,
@@ -67,6 +69,19 @@ def test_wide_chunks_are_exact(widths: tuple[int, ...]) -> None:
     segment = Segment.build(bank, ids, widths)
     assert segment.widths == widths
     assert _found(segment.search(queries, 31)) == _brute(queries, bank, ids, 31)
+
+
+@pytest.mark.parametrize(("widths", "entries"), [((16,) * 16, 10**6), ((22,) * 4 + (21,) * 8, 10**7),
+                                                 ((16,) * 4, 10**5), ((24,) * 3 + (23,) * 8, 10**8)])
+def test_chunk_flips_cover_every_radius(widths: tuple[int, ...], entries: int) -> None:
+    """The generalised pigeonhole: the (flips + 1) must add up to more than the radius."""
+    for radius in range(0, sum(widths) + 1, 3):
+        flips = chunk_flips(widths, radius, entries)
+        assert sum(f + 1 for f in flips) >= min(radius + 1, sum(w + 1 for w in widths))
+        assert all(-1 <= f <= w for f, w in zip(flips, widths, strict=True))
+    # At 10M and radius 31 the four cheapest tables to narrow are 21-bit ones.
+    if entries == 10**7:
+        assert chunk_flips(widths, 31, entries) == (2,) * 8 + (1,) * 4
 
 
 def test_chunk_widths_follow_index_size() -> None:
@@ -128,5 +143,49 @@ def test_memory_per_pdq_entry() -> None:
     rng = np.random.default_rng(2)
     segment = Segment.build(rng.integers(0, 256, size=(200_000, 32), dtype=np.uint8),
                             np.arange(200_000))
-    per_entry = (segment.nbytes - segment.offsets.nbytes) / len(segment)
-    assert per_entry == 32 + 4 + 16 * 4  # plus a fixed 4 MiB of chunk offsets
+    fixed = segment.anchors.nbytes + segment.bucket_starts.nbytes
+    # Hash, id, and 3-byte row numbers for 15 of the 16 chunk tables (the rows are
+    # stored in the first chunk's order), plus 1 MiB of one-byte bucket starts.
+    assert (segment.nbytes - fixed) / len(segment) == 32 + 4 + 15 * 3
+    assert segment.bucket_starts.dtype == np.uint8 and fixed < 1.1 * 2**20
+
+
+@pytest.mark.parametrize("radius", [0, 1, 5])
+def test_skipped_first_table_is_exact(radius: int) -> None:
+    """At small radii the rows' own table (table 0) may be the one left unprobed."""
+    rng = np.random.default_rng(radius)
+    bank = rng.integers(0, 256, size=(4_000, 32), dtype=np.uint8)
+    ids = np.arange(len(bank)) * 3
+    widths = (16,) + (20,) * 12
+    assert chunk_flips(widths, radius, len(bank))[0] == -1
+    queries = _queries(rng, bank, radius, 80)
+    segment = Segment.build(bank, ids, widths)
+    assert _found(segment.search(queries, radius)) == _brute(queries, bank, ids, radius)
+
+
+def test_skewed_bank_and_four_byte_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many hashes sharing chunk values force narrower anchor groups; big banks 4-byte rows."""
+    monkeypatch.setattr(index_module, "_THREE_BYTE_ROWS", 1000)
+    rng = np.random.default_rng(5)
+    bank = rng.integers(0, 256, size=(90_000, 32), dtype=np.uint8)
+    bank[:80_000, :4] = 0  # one 16-bit bucket in each of the first two tables holds 80,000
+    ids = np.arange(len(bank)) + 7
+    segment = Segment.build(bank, ids)
+    assert segment.shift == 0 and segment.order_high.dtype == np.uint16
+    queries = _queries(rng, bank, 31, 60)
+    assert _found(segment.search(queries, 31)) == _brute(queries, bank, ids, 31)
+
+
+def test_index_saved_by_an_older_layout_is_rebuilt(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    bank = rng.integers(0, 256, size=(3_000, 32), dtype=np.uint8)
+    ids = np.arange(len(bank)) + 1
+    old = tmp_path / "v3000-1-3000"
+    old.mkdir()
+    np.save(old / "hashes.npy", bank)  # layout 1: no layout.json, order/offsets arrays
+    np.save(old / "ids.npy", ids.astype(np.uint32))
+    (tmp_path / "CURRENT.json").write_text('{"version": "v3000-1-3000", "max_id": 3000}')
+    loaded = HammingIndex.load(tmp_path, 256)
+    queries = _queries(rng, bank, 31, 30)
+    assert len(loaded) == 3000
+    assert _found(loaded.search(queries, 31)) == _brute(queries, bank, ids, 31)

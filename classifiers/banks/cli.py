@@ -1,4 +1,4 @@
-"""``harmwatch banks import|export|list|disable`` and ``harmwatch match FILE...``."""
+"""``harmwatch banks import|export|list|disable|reindex`` and ``harmwatch match FILE...``."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_export(commands)
     _register_list(commands)
     _register_disable(commands)
+    _register_reindex(commands)
 
 
 def _register_match(subparsers: argparse._SubParsersAction) -> None:
@@ -78,6 +79,15 @@ def _register_disable(commands: argparse._SubParsersAction) -> None:
                         help="ISO-8601 time (UTC if no offset) when it re-enables itself.")
     parser.add_argument("--enable", action="store_true", help="Re-enable instead.")
     parser.set_defaults(func=_disable)
+
+
+def _register_reindex(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "reindex", help="Rebuild and save the PDQ and pHash matching indexes from the banks.",
+        description="Needed only after an upgrade that changes the index layout (the "
+                    "analyzer logs when it is) or to drop removed entries at once; imports "
+                    "and the analyzer otherwise keep the index current.")
+    parser.set_defaults(func=_reindex)
 
 
 def _utc_time(text: str) -> datetime:
@@ -216,4 +226,16 @@ def _disable(args: argparse.Namespace) -> int:
     except BankError as exc:
         print(f"harmwatch banks disable: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _reindex(args: argparse.Namespace) -> int:
+    import time
+
+    from classifiers.banks import Matcher
+
+    started = time.monotonic()
+    sizes = Matcher().reindex()
+    print(f"index rebuilt in {time.monotonic() - started:.1f} s: {sizes['pdq']:,} PDQ, "
+          f"{sizes['phash']:,} pHash")
     return 0

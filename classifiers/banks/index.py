@@ -1,28 +1,34 @@
 """Exact Hamming-radius search over PDQ (256-bit) and pHash (64-bit) hashes.
 
 Multi-index hashing (Norouzi et al.), made exact by the pigeonhole principle: the hash
-is cut into ``m`` chunks. If two hashes differ in at most ``r`` bits, at least one chunk
-differs in at most ``f = r // m`` bits (otherwise the total would be at least
-``m * (f + 1) > r``). So probing, in every chunk table, the query's chunk value and every
-value within ``f`` flips of it finds *every* entry within ``r`` — 100% recall, not an
-approximation. Each candidate is then verified with a full popcount distance.
+is cut into ``m`` chunks and chunk table j is probed with the query's chunk value and
+every value within ``f_j`` flips of it. If the (f_j + 1) add up to more than the radius
+``r``, an entry within ``r`` differs in at most f_j bits of some chunk j (otherwise it
+would differ in at least that sum), so *every* entry within ``r`` is found — 100%
+recall, not an approximation. Each candidate is then verified with a full popcount
+distance. :func:`chunk_flips` spreads the flips where they cost least.
 
 The chunk width follows the index size (:func:`chunk_widths`): 16 chunks of 16 bits
-(PDQ at r = 31: f = 1, 272 probes) below 3M entries; 12 chunks of 21-22 bits (f = 2,
-~2,900 probes, ~4x fewer candidates) up to 16M; 11 of 23-24 bits beyond.
+(PDQ at r = 31: one flip each, 272 probe keys) below 3M entries; 12 chunks of 21-22 bits
+(two flips in eight, one in four: ~2,000 keys, ~6x fewer candidates) up to 16M; 11 of
+23-24 bits beyond.
 
 Layout of a built :class:`Segment` (one ``.npy`` file each, memory-mapped on load so
-start-up costs page-ins, not parsing):
+start-up costs page-ins, not parsing; ``layout.json`` holds the widths):
 
-* ``hashes``  (N, bits/8) uint8  — the hashes, row i is entry ``ids[i]``
-* ``ids``     (N,) uint32        — the bank entry id (SQLite rowid) of row i
-* ``order``   (m, N) uint32      — per chunk, row numbers sorted by that chunk's value
-* ``offsets`` flat uint32        — per chunk, where each chunk value starts in ``order``
-* ``widths``  (m,) int64         — the chunk widths in bits
+* ``hashes``        (N, bits/8) uint8 — the hashes, sorted by their first chunk
+* ``ids``           (N,) uint32      — the bank entry id (SQLite rowid) of row i
+* ``order_low``     (m-1, N) uint16  — chunk tables 1..m-1: row numbers sorted by that
+* ``order_high``    (m-1, N) uint8   —   chunk's value (low 16 bits and the rest; uint16
+                                         above 16M entries). Table 0 needs none: the rows
+                                         are already in its order.
+* ``anchors``       flat uint32      — per table, where every 2^shift-th bucket starts
+* ``bucket_starts`` flat uint8/16    — per bucket, its start relative to its anchor
 
-Memory per 256-bit entry: 32 + 4 + 4m bytes plus the offsets: 100 bytes at 1M entries,
-about 97 at 10M (see docs/formats/hash-lists.md, "Index memory", for why an exact
-sub-linear index cannot reach 40 bytes).
+Memory per 256-bit entry: 32 + 4 + 3(m-1) bytes plus the bucket starts: 81 + about 2 at
+1M entries, about 73 at 10M (was 100 and 97 with plain 4-byte tables). See
+docs/formats/hash-lists.md, "Index memory", for why an exact sub-linear index cannot
+reach 40 bytes.
 
 Entries added after a build live in a small :class:`Delta` that is scanned by brute
 force; removals and disables are applied by the caller when it resolves ids, so neither
@@ -31,7 +37,11 @@ needs a rebuild.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
+import logging
+import math
 import os
 import shutil
 from collections.abc import Iterator
@@ -41,7 +51,14 @@ from pathlib import Path
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 CHUNK_BITS = 16  # for indexes under 3M entries; see chunk_widths
+LAYOUT = 2  # bumped when the saved arrays change meaning; older segments are rebuilt
+# Bucket starts share a 32-bit anchor per 2^shift buckets (see _compress_offsets).
+_MAX_ANCHOR_SHIFT = 6
+# Row numbers take 3 bytes up to this many entries, 4 beyond.
+_THREE_BYTE_ROWS = 1 << 24
 # Candidates verified per step: bounds temporary memory to roughly 64 MB for PDQ.
 _CANDIDATES_PER_STEP = 125000
 
@@ -93,6 +110,8 @@ def popcount_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def flip_masks(max_flips: int, width: int = 16) -> np.ndarray:
     """Every ``width``-bit XOR mask with at most ``max_flips`` bits set, 0 first."""
+    if max_flips < 0:
+        return np.zeros(0, dtype=np.int64)
     masks = [0]
     for k in range(1, max_flips + 1):
         masks.extend(sum(1 << b for b in bits) for bits in combinations(range(width), k))
@@ -106,9 +125,9 @@ def chunk_widths(bits: int, entries: int) -> tuple[int, ...]:
     has ~150 entries per bucket, and verifying those candidates (one cache miss each)
     is what a lookup costs. Wider chunks mean more probe keys per chunk but far fewer
     candidates: for PDQ at distance 31, 16 x 16 bits probe 272 keys (1 flip each), while
-    12 chunks of 21-22 bits probe about 2,900 keys (2 flips) and return about 4x fewer
-    candidates at 10M. The offsets table grows as 2^width, so wide chunks only pay off
-    for large indexes.
+    12 chunks of 21-22 bits probe about 2,000 keys (see :func:`chunk_flips`) and return
+    about 6x fewer candidates at 10M. The bucket starts grow as 2^width, so wide chunks
+    only pay off for large indexes.
     """
     if bits == 256 and entries >= 16_000_000:
         count = 11
@@ -118,6 +137,28 @@ def chunk_widths(bits: int, entries: int) -> tuple[int, ...]:
         count = bits // CHUNK_BITS
     base, extra = divmod(bits, count)
     return tuple(base + 1 if i < extra else base for i in range(count))
+
+
+def chunk_flips(widths: tuple[int, ...], radius: int, entries: int) -> tuple[int, ...]:
+    """How many bit flips to probe in each chunk table; -1 skips a table.
+
+    The generalised pigeonhole principle: if every table j is probed up to f_j flips and
+    the sum of (f_j + 1) exceeds ``radius``, an entry within ``radius`` differs in at
+    most f_j bits of some chunk j and is found. The flips are handed out one at a
+    time to the table where the next one costs least (probe keys plus expected
+    candidates), so 12 tables at radius 31 probe 2 flips in eight and 1 in four
+    instead of 2 in all twelve: about a third fewer candidates at 10M entries.
+    """
+    flips = [-1] * len(widths)
+
+    def next_cost(j: int) -> float:
+        keys = math.comb(widths[j], flips[j] + 1)
+        return keys * (1 + entries / 2 ** widths[j])
+
+    for _ in range(min(radius + 1, sum(w + 1 for w in widths))):
+        cheapest = min((j for j in range(len(widths)) if flips[j] < widths[j]), key=next_cost)
+        flips[cheapest] += 1
+    return tuple(flips)
 
 
 def chunk_keys(rows: np.ndarray, widths: tuple[int, ...]) -> Iterator[np.ndarray]:
@@ -137,27 +178,46 @@ def chunk_keys(rows: np.ndarray, widths: tuple[int, ...]) -> Iterator[np.ndarray
 
 
 class Segment:
-    """An immutable, memory-mappable multi-index over N hashes of one width."""
+    """An immutable, memory-mappable multi-index over N hashes of one width.
 
-    def __init__(self, hashes: np.ndarray, ids: np.ndarray, order: np.ndarray,
-                 offsets: np.ndarray, widths: np.ndarray) -> None:
+    Three savings over a plain multi-index keep it near the floor argued in
+    docs/formats/hash-lists.md ("Index memory"): the rows are stored sorted by the first
+    chunk, so that chunk's table needs no row numbers at all; the other tables' row
+    numbers take 3 bytes (a 16-bit and an 8-bit array) while N fits in 24 bits; and each
+    bucket's start is kept as a small offset from a 32-bit anchor shared by 2^shift
+    buckets, 1 byte where the data allows, 2 otherwise.
+    """
+
+    def __init__(self, hashes: np.ndarray, ids: np.ndarray, order_low: np.ndarray,
+                 order_high: np.ndarray, anchors: np.ndarray, bucket_starts: np.ndarray,
+                 widths: tuple[int, ...], shift: int) -> None:
         self.hashes = hashes
         self.ids = ids
-        self.order = order
-        self.offsets = offsets
+        self.order_low = order_low
+        self.order_high = order_high
+        self.anchors = anchors
+        self.bucket_starts = bucket_starts
         self.widths = tuple(int(w) for w in widths)
+        self.shift = int(shift)
         self.bits = hashes.shape[1] * 8
         self.chunks = len(self.widths)
-        # Where each chunk's offsets start in the flat offsets array.
-        sizes = [(1 << w) + 1 for w in self.widths]
-        self.bases = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        buckets = [(1 << w) + 1 for w in self.widths]
+        groups = [((1 << w) >> self.shift) + 1 for w in self.widths]
+        self.bucket_bases = np.concatenate([[0], np.cumsum(buckets)[:-1]]).astype(np.int64)
+        self.anchor_bases = np.concatenate([[0], np.cumsum(groups)[:-1]]).astype(np.int64)
 
     def __len__(self) -> int:
         return len(self.ids)
 
     @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"hashes": self.hashes, "ids": self.ids, "order_low": self.order_low,
+                "order_high": self.order_high, "anchors": self.anchors,
+                "bucket_starts": self.bucket_starts}
+
+    @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.hashes, self.ids, self.order, self.offsets))
+        return sum(a.nbytes for a in self.arrays.values())
 
     @classmethod
     def build(cls, hashes: np.ndarray, ids: np.ndarray,
@@ -173,33 +233,60 @@ class Segment:
         widths = widths or chunk_widths(hashes.shape[1] * 8, len(hashes))
         if sum(widths) != hashes.shape[1] * 8 or max(widths) > 32:
             raise ValueError(f"chunk widths {widths} do not cut {hashes.shape[1] * 8} bits")
-        order = np.empty((len(widths), len(hashes)), dtype=np.uint32)
+        first = np.argsort(next(chunk_keys(hashes, widths[:1])), kind="stable")
+        hashes = hashes[first]
+        ids = np.asarray(ids)[first].astype(np.uint32)
+        n = len(hashes)
+        order_low = np.empty((len(widths) - 1, n), dtype=np.uint16)
+        order_high = np.empty((len(widths) - 1, n), dtype=np.uint8 if n <= _THREE_BYTE_ROWS else np.uint16)
         offsets = []
         for j, (width, key) in enumerate(zip(widths, chunk_keys(hashes, widths), strict=True)):
-            order[j] = np.argsort(key, kind="stable")
-            counts = np.bincount(key, minlength=1 << width)
-            offsets.append(np.concatenate([[0], np.cumsum(counts)]).astype(np.uint32))
-        return cls(hashes, np.asarray(ids, dtype=np.uint32), order,
-                   np.concatenate(offsets), np.array(widths, dtype=np.int64))
+            offsets.append(np.concatenate([[0], np.cumsum(np.bincount(key, minlength=1 << width))]))
+            if j:
+                order = np.argsort(key, kind="stable")
+                order_low[j - 1] = order & 0xFFFF
+                order_high[j - 1] = order >> 16
+        anchors, bucket_starts, shift = _compress_offsets(offsets)
+        segment = cls(hashes, ids, order_low, order_high, anchors, bucket_starts, widths, shift)
+        del offsets
+        _return_freed_memory()
+        return segment
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        for name in ("hashes", "ids", "order", "offsets"):
-            np.save(directory / f"{name}.npy", getattr(self, name))
-        np.save(directory / "widths.npy", np.array(self.widths, dtype=np.int64))
+        for name, array in self.arrays.items():
+            np.save(directory / f"{name}.npy", array)
+        (directory / "layout.json").write_text(json.dumps(
+            {"layout": LAYOUT, "widths": list(self.widths), "shift": self.shift}))
 
     @classmethod
     def load(cls, directory: Path) -> Segment:
+        """Map a saved segment; one saved by an older layout is rebuilt in memory."""
+        layout_file = directory / "layout.json"
+        if not layout_file.exists():
+            return cls._rebuilt(directory)
+        layout = json.loads(layout_file.read_text())
+        if layout.get("layout") != LAYOUT:
+            return cls._rebuilt(directory)
         arrays = [np.load(directory / f"{n}.npy", mmap_mode="r") for n in
-                  ("hashes", "ids", "order", "offsets")]
-        return cls(*arrays, np.load(directory / "widths.npy"))
+                  ("hashes", "ids", "order_low", "order_high", "anchors", "bucket_starts")]
+        return cls(*arrays, tuple(layout["widths"]), layout["shift"])
+
+    @classmethod
+    def _rebuilt(cls, directory: Path) -> Segment:
+        """Every layout so far kept ``hashes.npy`` and ``ids.npy`` row-aligned, so an
+        old segment is rebuilt from them: correct at once, saved in the new layout at
+        the next compaction (or ``harmwatch banks reindex``)."""
+        log.warning("%s: index saved by an older version; rebuilding it in memory "
+                    "(run `harmwatch banks reindex` to save it in the new layout)", directory)
+        return cls.build(np.load(directory / "hashes.npy"), np.load(directory / "ids.npy"))
 
     def search(self, queries: np.ndarray, radius: int) -> Hits:
         """Every (query, entry) pair within ``radius``: probe, gather, verify, dedupe."""
         if not len(self) or not len(queries):
             return Hits.empty()
-        flips = radius // self.chunks
-        masks = [flip_masks(flips, w) for w in self.widths]
+        masks = [flip_masks(f, w) for f, w in
+                 zip(chunk_flips(self.widths, radius, len(self)), self.widths, strict=True)]
         per_query = sum(len(m) * max(1, len(self) >> w) for m, w in
                         zip(masks, self.widths, strict=True))
         step = max(1, _CANDIDATES_PER_STEP // per_query)
@@ -208,6 +295,10 @@ class Segment:
             for start in range(0, len(queries), step)
         ]
         return Hits.concat(parts)
+
+    def _bucket_offsets(self, buckets: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+        return (np.take(self.anchors, anchors).astype(np.int64)
+                + np.take(self.bucket_starts, buckets))
 
     def _search_batch(
         self, queries: np.ndarray, radius: int, masks: list[np.ndarray], first: int
@@ -220,24 +311,32 @@ class Segment:
         """
         n = len(self)
         query_numbers = np.arange(len(queries))
-        probes, tables, owners = [], [], []
+        buckets, groups, next_groups, tables, owners = [], [], [], [], []
         for j, key in enumerate(chunk_keys(queries, self.widths)):
             keys = (key[:, None] ^ masks[j][None, :]).ravel()
-            probes.append(keys + self.bases[j])
-            tables.append(np.full(len(keys), j * n, dtype=np.int64))
+            buckets.append(keys + self.bucket_bases[j])
+            groups.append((keys >> self.shift) + self.anchor_bases[j])
+            next_groups.append(((keys + 1) >> self.shift) + self.anchor_bases[j])
+            # Table 0's positions are row numbers; table j's index row j-1 of `order_*`.
+            tables.append(np.full(len(keys), max(0, j - 1) * n, dtype=np.int64))
             owners.append(query_numbers.repeat(len(masks[j])))
-        probe = np.concatenate(probes)
-        starts = np.take(self.offsets, probe).astype(np.int64)
-        lengths = np.take(self.offsets, probe + 1).astype(np.int64) - starts
+        bucket = np.concatenate(buckets)
+        starts = self._bucket_offsets(bucket, np.concatenate(groups))
+        lengths = self._bucket_offsets(bucket + 1, np.concatenate(next_groups)) - starts
         total = int(lengths.sum())
         if not total:
             return Hits.empty()
-        # Expand every [start, start+length) range into flat positions in one pass; the
-        # chunk's row of `order` is added so that one flat take serves every table.
+        # Expand every [start, start+length) range into flat positions in one pass.
         ends = np.cumsum(lengths)
         flat = np.arange(total, dtype=np.int64) + np.repeat(
             starts - (ends - lengths) + np.concatenate(tables), lengths)
-        rows = np.take(self.order.reshape(-1), flat).astype(np.int64)
+        first_probes = len(queries) * len(masks[0])
+        from_first = int(ends[first_probes - 1]) if first_probes else 0
+        rows = np.empty(total, dtype=np.int64)
+        rows[:from_first] = flat[:from_first]
+        rest = flat[from_first:]
+        rows[from_first:] = np.take(self.order_low.reshape(-1), rest)
+        rows[from_first:] |= np.take(self.order_high.reshape(-1), rest).astype(np.int64) << 16
         qrow = np.concatenate(owners).repeat(lengths)
         distance = _row_popcount(
             np.take(_words(self.hashes), rows, axis=0) ^ np.take(_words(queries), qrow, axis=0))
@@ -250,6 +349,39 @@ class Segment:
             np.take(self.ids, rows[unique]).astype(np.int64),
             distance[unique],
         )
+
+
+def _return_freed_memory() -> None:
+    """Hand the build's freed temporaries back to the OS.
+
+    The per-table sort keys and bucket counts are tens of MB each; glibc keeps such
+    blocks in the heap once its mmap threshold has grown, which at 10M entries left a
+    long-lived matcher process ~140 MB larger than its index. A no-op off glibc.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _compress_offsets(offsets: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Bucket starts as 32-bit anchors every 2^shift buckets plus small offsets from them.
+
+    The cheapest grouping whose offsets fit in one or two bytes wins. Skewed banks (many
+    hashes sharing a chunk value) get narrower groups, down to an anchor per bucket,
+    which always fits, so any data can be stored.
+    """
+    best: tuple[int, np.dtype, int] | None = None
+    for dtype in (np.dtype(np.uint8), np.dtype(np.uint16)):
+        for shift in range(_MAX_ANCHOR_SHIFT + 1):
+            fits = all(int(np.max(o - np.repeat(o[:: 1 << shift], 1 << shift)[: len(o)]))
+                       <= np.iinfo(dtype).max for o in offsets)
+            cost = sum(len(o) * dtype.itemsize + 4 * (len(o) >> shift) for o in offsets)
+            if fits and (best is None or cost < best[0]):
+                best = (cost, dtype, shift)
+    assert best is not None  # shift 0 always fits
+    _, dtype, shift = best
+    anchors = [o[:: 1 << shift] for o in offsets]
+    starts = [o - np.repeat(a, 1 << shift)[: len(o)] for o, a in zip(offsets, anchors, strict=True)]
+    return np.concatenate(anchors).astype(np.uint32), np.concatenate(starts).astype(dtype), shift
 
 
 def _words(rows: np.ndarray) -> np.ndarray:
