@@ -233,23 +233,8 @@ class Segment:
         widths = widths or chunk_widths(hashes.shape[1] * 8, len(hashes))
         if sum(widths) != hashes.shape[1] * 8 or max(widths) > 32:
             raise ValueError(f"chunk widths {widths} do not cut {hashes.shape[1] * 8} bits")
-        first = np.argsort(next(chunk_keys(hashes, widths[:1])), kind="stable")
-        hashes = hashes[first]
-        ids = np.asarray(ids)[first].astype(np.uint32)
-        n = len(hashes)
-        order_low = np.empty((len(widths) - 1, n), dtype=np.uint16)
-        order_high = np.empty((len(widths) - 1, n), dtype=np.uint8 if n <= _THREE_BYTE_ROWS else np.uint16)
-        offsets = []
-        for j, (width, key) in enumerate(zip(widths, chunk_keys(hashes, widths), strict=True)):
-            offsets.append(np.concatenate([[0], np.cumsum(np.bincount(key, minlength=1 << width))]))
-            if j:
-                order = np.argsort(key, kind="stable")
-                order_low[j - 1] = order & 0xFFFF
-                order_high[j - 1] = order >> 16
-        anchors, bucket_starts, shift = _compress_offsets(offsets)
-        segment = cls(hashes, ids, order_low, order_high, anchors, bucket_starts, widths, shift)
-        del offsets
-        _return_freed_memory()
+        segment = cls(*_sorted_tables(hashes, np.asarray(ids), widths))
+        _return_freed_memory()  # after _sorted_tables's temporaries are gone
         return segment
 
     def save(self, directory: Path) -> None:
@@ -351,6 +336,27 @@ class Segment:
         )
 
 
+def _sorted_tables(hashes: np.ndarray, ids: np.ndarray, widths: tuple[int, ...]) -> tuple:
+    """A :class:`Segment`'s arrays: rows in first-chunk order, the other tables' row
+    numbers split into low and high parts, and the compressed bucket starts."""
+    first = np.argsort(next(chunk_keys(hashes, widths[:1])), kind="stable")
+    hashes = hashes[first]
+    ids = ids[first].astype(np.uint32)
+    n = len(hashes)
+    order_low = np.empty((len(widths) - 1, n), dtype=np.uint16)
+    order_high = np.empty((len(widths) - 1, n), dtype=np.uint8 if n <= _THREE_BYTE_ROWS else np.uint16)
+    offsets = []
+    for j, (width, key) in enumerate(zip(widths, chunk_keys(hashes, widths), strict=True)):
+        counts = np.bincount(key, minlength=1 << width)
+        offsets.append(np.concatenate([np.zeros(1, np.uint32), np.cumsum(counts, dtype=np.uint32)]))
+        if j:
+            order = np.argsort(key, kind="stable")
+            order_low[j - 1] = order & 0xFFFF
+            order_high[j - 1] = order >> 16
+    anchors, bucket_starts, shift = _compress_offsets(offsets)
+    return hashes, ids, order_low, order_high, anchors, bucket_starts, widths, shift
+
+
 def _return_freed_memory() -> None:
     """Hand the build's freed temporaries back to the OS.
 
@@ -370,18 +376,20 @@ def _compress_offsets(offsets: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray
     which always fits, so any data can be stored.
     """
     best: tuple[int, np.dtype, int] | None = None
-    for dtype in (np.dtype(np.uint8), np.dtype(np.uint16)):
-        for shift in range(_MAX_ANCHOR_SHIFT + 1):
-            fits = all(int(np.max(o - np.repeat(o[:: 1 << shift], 1 << shift)[: len(o)]))
-                       <= np.iinfo(dtype).max for o in offsets)
+    for shift in range(_MAX_ANCHOR_SHIFT + 1):
+        # Offsets only grow, so a group's largest relative start is its last one.
+        widest = max(int(np.max(o[np.minimum(np.arange(0, len(o), 1 << shift) + (1 << shift) - 1,
+                                             len(o) - 1)] - o[:: 1 << shift])) for o in offsets)
+        for dtype in (np.dtype(np.uint8), np.dtype(np.uint16)):
             cost = sum(len(o) * dtype.itemsize + 4 * (len(o) >> shift) for o in offsets)
-            if fits and (best is None or cost < best[0]):
+            if widest <= np.iinfo(dtype).max and (best is None or cost < best[0]):
                 best = (cost, dtype, shift)
     assert best is not None  # shift 0 always fits
     _, dtype, shift = best
     anchors = [o[:: 1 << shift] for o in offsets]
-    starts = [o - np.repeat(a, 1 << shift)[: len(o)] for o, a in zip(offsets, anchors, strict=True)]
-    return np.concatenate(anchors).astype(np.uint32), np.concatenate(starts).astype(dtype), shift
+    starts = [(o - np.repeat(a, 1 << shift)[: len(o)]).astype(dtype) for o, a in
+              zip(offsets, anchors, strict=True)]
+    return np.concatenate(anchors).astype(np.uint32), np.concatenate(starts), shift
 
 
 def _words(rows: np.ndarray) -> np.ndarray:
