@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import json
 import logging
 import math
@@ -161,6 +162,17 @@ def chunk_flips(widths: tuple[int, ...], radius: int, entries: int) -> tuple[int
     return tuple(flips)
 
 
+@functools.lru_cache(maxsize=64)
+def _probe_masks(widths: tuple[int, ...], radius: int, entries: int) -> tuple[np.ndarray, ...]:
+    """Each table's XOR masks for one radius, computed once: building them takes ~0.8 ms,
+    a fifth of a single image's lookup at 10M entries."""
+    masks = tuple(flip_masks(f, w) for f, w in
+                  zip(chunk_flips(widths, radius, entries), widths, strict=True))
+    for m in masks:
+        m.setflags(write=False)
+    return masks
+
+
 def chunk_keys(rows: np.ndarray, widths: tuple[int, ...]) -> Iterator[np.ndarray]:
     """Each chunk's value for every row, as int64, first bit of the hash first."""
     words = np.ascontiguousarray(rows).view(">u8").astype(np.uint64)
@@ -270,8 +282,7 @@ class Segment:
         """Every (query, entry) pair within ``radius``: probe, gather, verify, dedupe."""
         if not len(self) or not len(queries):
             return Hits.empty()
-        masks = [flip_masks(f, w) for f, w in
-                 zip(chunk_flips(self.widths, radius, len(self)), self.widths, strict=True)]
+        masks = _probe_masks(self.widths, radius, len(self))
         per_query = sum(len(m) * max(1, len(self) >> w) for m, w in
                         zip(masks, self.widths, strict=True))
         step = max(1, _CANDIDATES_PER_STEP // per_query)
@@ -286,7 +297,7 @@ class Segment:
                 + np.take(self.bucket_starts, buckets))
 
     def _search_batch(
-        self, queries: np.ndarray, radius: int, masks: list[np.ndarray], first: int
+        self, queries: np.ndarray, radius: int, masks: tuple[np.ndarray, ...], first: int
     ) -> Hits:
         """All chunk tables probed in one vectorised pass (per-call overhead matters:
         the analyzer often looks up a single image's eight variants).
