@@ -1,10 +1,12 @@
 """The analyzer: ``posts.raw`` → text, image hashes, bank matches → ``posts.flagged``.
 
-Every post whose best category score reaches the low recall floor, or whose media matched
-a hash bank, is forwarded; thresholds are applied later, at query time, so an admin can
-lower one without re-crawling. A post the analyzer cannot read (invalid JSON, schema
-violation) is dead-lettered; an image it cannot decode is recorded on the post, which is
-still analysed and forwarded on its text.
+Every post whose best category score reaches the low recall floor, or any category's
+score the model's default threshold for it (thresholds chosen for 90 % recall can sit
+below the floor), whose media matched a hash bank, or that the text engine marked urgent
+(the self-harm path) is forwarded; thresholds are applied later, at query time, so an
+admin can lower one without re-crawling. An urgent post is never dropped, whatever its scores. A post the analyzer
+cannot read (invalid JSON, schema violation) is dead-lettered; an image it cannot decode
+is recorded on the post, which is still analysed and forwarded on its text.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ log = logging.getLogger(__name__)
 NAME = "analyzer"
 MAX_REASONS = 12
 _CRYPTO = ("md5", "sha1", "sha256")
+# The reason an urgent post carries, first (the review UI renders it in the reader's
+# language from the document's ``urgent`` field: review_ui/reasons.py).
+URGENT_REASON = "urgent: possible self-harm, a young person may be at risk now"
 
 
 @dataclass
@@ -53,14 +58,19 @@ def parse_post(value: bytes | None) -> CrawledPost:
 
 
 def risk_and_reasons(text: TextAnalysis, media: list[MediaHashes],
-                     matches: list[HashMatch], floor: float) -> tuple[float, list[str]]:
+                     matches: list[HashMatch], floor: float,
+                     defaults: dict[str, float] | None = None) -> tuple[float, list[str]]:
     """A review-priority score and the human-readable reasons behind it.
 
     A bank match outranks any text score (0.95; an exact file match 1.0), because it is
     known material rather than a guess; otherwise the risk is the best category score.
+    An urgent post (the self-harm path) is never ranked below its best category score and
+    its first reason is :data:`URGENT_REASON`, which the reasons cap never cuts. A category
+    score is a reason when it reaches the floor or the model's default threshold for it.
     """
-    risk = max(text.scores.values(), default=0.0)
-    reasons: list[str] = []
+    defaults = defaults or {}
+    risk = max(text.scores.values(), default=0.0)  # only ever raised below
+    reasons: list[str] = [URGENT_REASON] if text.urgent else []
     for match in matches:
         exact = match.algorithm in _CRYPTO
         risk = max(risk, 1.0 if exact else 0.95)
@@ -71,7 +81,7 @@ def risk_and_reasons(text: TextAnalysis, media: list[MediaHashes],
         category = f", category {match.category}" if match.category else ""
         reasons.append(f"image matches hash bank {match.bank} ({what}{category})")
     for category, score in sorted(text.scores.items(), key=lambda kv: -kv[1]):
-        if score >= floor:
+        if score >= min(floor, defaults.get(category, floor)):
             reasons.append(f"{category.replace('_', ' ')} score {score:.2f}")
     seen: set[str] = set()
     for hit in text.rule_hits:
@@ -164,16 +174,19 @@ class Analyzer:
             dead.add(record, f"media analysis failed: {exc!r}")
             return None
         best = max(text.scores.values(), default=0.0)
-        if best < self.settings.recall_floor and not media.matches:
+        assert self.engines is not None
+        defaults = self.engines.default_thresholds
+        reaches_default = any(text.scores.get(c, 0.0) >= t for c, t in defaults.items())
+        if best < self.settings.recall_floor and not reaches_default and not media.matches \
+                and not text.urgent:
             metrics.MESSAGES.labels(NAME, "below_floor").inc()
             log.debug("below recall floor", extra={"key": post.key, "best": best})
             return None
         risk, reasons = risk_and_reasons(text, media.hashes, media.matches,
-                                         self.settings.recall_floor)
-        assert self.engines is not None
+                                         self.settings.recall_floor, defaults)
         metrics.MESSAGES.labels(NAME, "forwarded").inc()
         log.info("post flagged", extra={"key": post.key, "risk": round(risk, 3),
-                                        "matches": len(media.matches)})
+                                        "matches": len(media.matches), "urgent": text.urgent})
         return AnalysedPost(post=post, analyzed_at=utcnow(), analyzer_version=self.engines.version,
                             text=text, media=media.hashes, matches=media.matches, risk=risk,
                             reasons=reasons)

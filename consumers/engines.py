@@ -17,6 +17,9 @@ from harmwatch.settings import Settings
 
 class TextEngine(Protocol):
     model_version: str
+    # The model's default queue threshold per category ({} for the rules alone): a post that
+    # reaches one is forwarded even below the recall floor, or the queue could never show it.
+    default_thresholds: dict[str, float]
 
     def classify(self, texts: list[str]) -> list[TextAnalysis]: ...
 
@@ -31,14 +34,15 @@ class HashedImage:
 
 
 def load_text_engine(settings: Settings) -> TextEngine:
-    """The transformer classifier, or the rules alone when the settings say so."""
+    """The transformer classifier from ``text_model_dir``, or the rules alone when the
+    settings say so (the review queue takes its default thresholds from the same model)."""
     if not settings.analyzer_text_model:
         from classifiers.text.rules_only import RulesOnlyClassifier
 
         return RulesOnlyClassifier()
     from classifiers.text.classifier import TextClassifier
 
-    return TextClassifier.load()
+    return TextClassifier.load(settings.text_model_dir)
 
 
 class Engines:
@@ -68,6 +72,10 @@ class Engines:
     def classify(self, texts: list[str]) -> list[TextAnalysis]:
         """One :class:`TextAnalysis` per text, in order (batched for the model's sake)."""
         return self.text.classify(texts)
+
+    @property
+    def default_thresholds(self) -> dict[str, float]:
+        return dict(getattr(self.text, "default_thresholds", {}))
 
     def hash_image(self, data: bytes) -> HashedImage:
         """Hashes of one image; an undecodable one keeps its byte hashes and an error."""

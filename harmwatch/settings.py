@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # False runs the text rules without the transformer (scores are the rules' evidence):
     # for hosts without the model, and for pipeline tests that are not about the model.
     analyzer_text_model: bool = True
+    # The trained text model (head, calibration, manifest). Its model.json also carries the
+    # default queue threshold of each category, chosen on validation; admins override them.
+    text_model_dir: Path = Field(default=REPO_ROOT / "models" / "text")
 
     # Crawling
     crawler_contact_url: str = "https://github.com/harmwatch/harmwatch"
@@ -70,6 +73,9 @@ class Settings(BaseSettings):
     ui_secret_key: str | None = None  # generated into var/ on first start when unset
     ui_secure_cookies: bool = False
     ui_claim_minutes: int = Field(default=15, ge=1, le=24 * 60)  # how long a claim holds an item
+    # The local counselling line shown, as plain text, beside 111 on urgent (self-harm path)
+    # items: its number and name, e.g. "<number> — <service name>, <hours>".
+    counselling_line: str | None = Field(default=None, max_length=300)
 
     # Evidence packs and evidence at rest (review_ui/evidence, docs/formats/evidence-pack.md)
     evidence_key: str | None = None  # AES-256-GCM key, base64; generated into var/ when unset

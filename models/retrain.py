@@ -8,10 +8,12 @@ shape of the item documents (``harmwatch.documents.ITEMS_MAPPING``: alias
 
 Decisions are split by a hash of the text (stable across runs): four in five join the
 training data, one in five is held out as "new" evaluation data. The candidate is trained
-on the seed corpus plus the new training rows and compared with the current model on the
-fixed test split *and* the held-out decisions. Nothing changes in ``models/text/`` unless
-``--promote`` is given and the candidate does not lose more than ``--tolerance`` macro F1
-on the fixed test split.
+the same way as the current model (fine-tuned or head only, as its manifest says) on the
+corpus plus the new training rows, and compared with the current model on the corpus's
+validation passes *and* the held-out decisions, each model at its own default thresholds.
+Nothing changes in ``models/text/`` unless ``--promote`` is given and the candidate does not
+lose more than ``--tolerance`` macro-F1 on the validation passes. The independent set is not
+used here: choosing between models on it would be tuning against it.
 """
 
 from __future__ import annotations
@@ -29,13 +31,14 @@ from classifiers.text.artefacts import (
     DEFAULT_MODEL_DIR,
     HEAD_FILE,
     MANIFEST_FILE,
+    OVERLAY_FILE,
     load_artefacts,
     resolve_encoder_dir,
 )
-from classifiers.text.encoder import Encoder, set_threads
-from classifiers.text.rules import load_rules
+from classifiers.text.evaluation import category_metrics
 from harmwatch.contract import CATEGORIES
-from models.train import CORPUS, evaluate, featurise, head_probabilities, label_matrix, load_corpus
+from models.corpus import PASSES_DIR, load_corpus
+from models.train import label_matrix
 from models.train import train as train_model
 
 ITEMS_ALIAS = "harmwatch-items"
@@ -77,26 +80,24 @@ def assign_splits(decisions: list[dict]) -> list[dict]:
 
 
 def score_with(model_dir: Path, rows: list[dict], threads: int | None) -> np.ndarray:
-    """Calibrated scores of ``rows`` under the model in ``model_dir`` (same encoder)."""
-    set_threads(threads)
-    artefacts = load_artefacts(model_dir)
-    enc = artefacts.manifest["encoder"]
-    encoder = Encoder(resolve_encoder_dir(artefacts.manifest), prefix=enc["prefix"],
-                      max_length=enc["max_length"])
-    emb, rule_ev = featurise(rows, encoder, load_rules())
-    return artefacts.calibrator.apply(head_probabilities(artefacts.head, emb), rule_ev)
+    """Calibrated scores of ``rows`` under the model in ``model_dir``, as the analyzer scores."""
+    from classifiers.text import TextClassifier
+
+    clf = TextClassifier.load(model_dir, threads=threads)
+    return np.array([[a.scores[c] for c in CATEGORIES] for a in clf.classify([r["text"] for r in rows])])
 
 
 def compare(current: Path, candidate: Path, eval_sets: dict[str, list[dict]],
             threads: int | None) -> dict:
-    """Macro metrics of both models on every non-empty evaluation set."""
+    """Macro metrics of both models on every non-empty evaluation set, at their own defaults."""
     report: dict[str, dict] = {}
     for name, rows in eval_sets.items():
         if not rows:
             continue
         labels = label_matrix(rows)
         report[name] = {
-            which: evaluate(score_with(path, rows, threads), labels)["macro"]
+            which: category_metrics(score_with(path, rows, threads), labels,
+                                    load_artefacts(path).thresholds)["macro"]
             for which, path in (("current", current), ("candidate", candidate))
         }
     return report
@@ -104,38 +105,43 @@ def compare(current: Path, candidate: Path, eval_sets: dict[str, list[dict]],
 
 def retrain_from_decisions(decisions: list[dict], candidate_dir: Path,
                            current_dir: Path = DEFAULT_MODEL_DIR, threads: int | None = 2,
-                           promote: bool = False, tolerance: float = 0.01) -> dict:
-    """Train a candidate on seed corpus + decisions, report the change, promote if asked.
+                           promote: bool = False, tolerance: float = 0.01,
+                           corpus_dir: Path = PASSES_DIR) -> dict:
+    """Train a candidate on corpus + decisions, report the change, promote if asked.
 
-    The candidate uses the current model's encoder and text prefix, so the two differ only
-    in what they learnt.
+    The candidate uses the current model's encoder, text prefix and kind of training
+    (fine-tuned layers or head only), so the two differ only in what they learnt.
     """
     tagged = assign_splits(decisions)
     current = load_artefacts(current_dir)
-    seed = load_corpus(CORPUS)
+    corpus = load_corpus(corpus_dir)
     combined = candidate_dir / "training_data.jsonl"
     candidate_dir.mkdir(parents=True, exist_ok=True)
     with combined.open("w", encoding="utf-8") as fh:
-        for row in seed + [r for r in tagged if r["split"] == "train"]:
+        for row in corpus + [r for r in tagged if r["split"] == "train"]:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    artefacts, _ = train_model(combined, candidate_dir,
-                               resolve_encoder_dir(current.manifest),
+    layers = int(current.manifest["encoder"].get("fine_tuned_layers", 0))
+    artefacts, _ = train_model(combined, candidate_dir, resolve_encoder_dir(current.manifest),
                                prefix=current.manifest["encoder"]["prefix"], threads=threads,
-                               write_card=False)
-    eval_sets = {"fixed_test": [r for r in seed if r["split"] == "test"],
+                               write_card=False, mode="finetune" if layers else "frozen",
+                               layers=layers or 1, independent=None)
+    eval_sets = {"validation": [r for r in corpus if r["split"] == "validation"],
                  "new_decisions": [r for r in tagged if r["split"] == "new_test"]}
     report = {"candidate_version": artefacts.version,
               "current_version": current.version,
               "decisions": {"train": sum(r["split"] == "train" for r in tagged),
                             "new_test": len(eval_sets["new_decisions"])},
               "metrics": compare(current_dir, candidate_dir, eval_sets, threads)}
-    fixed = report["metrics"]["fixed_test"]
-    report["delta_macro_f1_fixed_test"] = fixed["candidate"]["f1"] - fixed["current"]["f1"]
-    report["promotable"] = report["delta_macro_f1_fixed_test"] >= -tolerance
+    fixed = report["metrics"]["validation"]
+    report["delta_macro_f1_validation"] = fixed["candidate"]["f1"] - fixed["current"]["f1"]
+    report["promotable"] = report["delta_macro_f1_validation"] >= -tolerance
     report["promoted"] = False
     if promote and report["promotable"]:
-        for name in (HEAD_FILE, CALIBRATION_FILE, MANIFEST_FILE, "metrics.json", "pr_curves.png"):
-            shutil.copy2(candidate_dir / name, current_dir / name)
+        (current_dir / OVERLAY_FILE).unlink(missing_ok=True)
+        for name in (HEAD_FILE, CALIBRATION_FILE, OVERLAY_FILE, MANIFEST_FILE, "metrics.json",
+                     "pr_curves.png"):
+            if (candidate_dir / name).exists():
+                shutil.copy2(candidate_dir / name, current_dir / name)
         report["promoted"] = True
     (candidate_dir / "comparison.json").write_text(json.dumps(report, indent=2) + "\n")
     return report

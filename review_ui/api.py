@@ -59,6 +59,7 @@ class QueueItem(BaseModel):
     max_score: float | None = None
     has_match: bool | None = None
     match_severity: int | None = None
+    urgent: bool = Field(False, description="On the self-harm path: act first (call 111).")
     risk: float | None = None
     crawled_at: str | None = None
     status: str | None = None

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from harmwatch.documents import model_defaults
 from harmwatch.search import es_client
 from harmwatch.settings import Settings, get_settings
 from review_ui import __version__
@@ -61,6 +62,7 @@ def secret_key(settings: Settings) -> str:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    model_defaults(settings)  # a broken model.json stops start-up, naming the file
     client = es_client(settings)
 
     @asynccontextmanager

@@ -2,8 +2,9 @@
 
 Catalogues live in ``review_ui/locale/<lang>/LC_MESSAGES/messages.po``. A compiled
 ``messages.mo`` is used when present and newer than its ``.po``; otherwise the ``.po`` is
-compiled in memory at start, so a fresh clone works without a build step
-(``harmwatch ui --compile-messages`` writes the ``.mo`` files for packaging).
+compiled in memory at start, so a fresh clone works even before a build step.
+``harmwatch setup`` (what ``make install`` and the Docker image run) writes the ``.mo``
+files, as does ``harmwatch ui --compile-messages``; they are git-ignored.
 The active locale is a context variable set per request from the user's preference.
 """
 

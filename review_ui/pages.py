@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from starlette.concurrency import run_in_threadpool
 
 from harmwatch.blobstore import BlobNotFound, get_blob_store
+from harmwatch.documents import get_thresholds
 from review_ui import accounts, actions, audit, i18n, media, review
 from review_ui.actions import Ctx
 from review_ui.evidence.atrest import open_blob
@@ -176,7 +177,10 @@ def item_page(request: Request, item_id: str) -> Response:
                      if review.has_revealed(source, ctx.username, i)},
         "prefs": prefs, "text_only": text_only, "severities": review.SEVERITIES,
         "error": request.query_params.get("error"),
-        "reasons": item_reasons(source, ctx.settings.recall_floor),
+        "reasons": item_reasons(source, ctx.settings.recall_floor,
+                                get_thresholds(ctx.client, ctx.settings)),
+        # Shown as text (autoescaped) in the urgent banner; blank counts as not configured.
+        "counselling_line": (ctx.settings.counselling_line or "").strip() or None,
     })
 
 

@@ -2,8 +2,9 @@
 
 The analyzer writes its reasons in English into the message and the document (for logs,
 exports and other tools). The item page rebuilds them from the document's structured
-fields — bank matches, category scores, rule hits, media that could not be hashed — in
-the same order and with the same cap, so a Vietnamese analyst reads them in Vietnamese.
+fields — the urgent (self-harm path) marker, bank matches, category scores, rule hits,
+media that could not be hashed — in the same order and with the same cap, so a
+Vietnamese analyst reads them in Vietnamese.
 """
 
 from __future__ import annotations
@@ -16,11 +17,24 @@ MAX_REASONS = 12
 EXACT = ("md5", "sha1", "sha256")
 
 
-def item_reasons(item: dict[str, Any], floor: float) -> list[str]:
-    """The item's reasons in the active language; the stored ones if nothing structured."""
-    reasons = [*_match_reasons(item), *_score_reasons(item, floor), *_rule_reasons(item),
-               *_media_reasons(item)]
+def item_reasons(item: dict[str, Any], floor: float,
+                 thresholds: dict[str, float] | None = None) -> list[str]:
+    """The item's reasons in the active language; the stored ones if nothing structured.
+
+    A category score is a reason when it reaches the recall floor or that category's
+    threshold in force (``thresholds``), whichever is lower.
+    """
+    reasons = [*_urgent_reasons(item), *_match_reasons(item),
+               *_score_reasons(item, floor, thresholds or {}),
+               *_rule_reasons(item), *_media_reasons(item)]
     return reasons[:MAX_REASONS] if reasons else list(item.get("reasons") or [])
+
+
+def _urgent_reasons(item: dict[str, Any]) -> list[str]:
+    """The analyzer's ``URGENT_REASON``, first, when the item is on the self-harm path."""
+    if not item.get("urgent"):
+        return []
+    return [i18n.gettext("urgent: possible self-harm, a young person may be at risk now")]
 
 
 def _match_reasons(item: dict[str, Any]) -> list[str]:
@@ -42,12 +56,12 @@ def _match_reasons(item: dict[str, Any]) -> list[str]:
     return out
 
 
-def _score_reasons(item: dict[str, Any], floor: float) -> list[str]:
+def _score_reasons(item: dict[str, Any], floor: float, thresholds: dict[str, float]) -> list[str]:
     scores = item.get("scores") or {}
     return [i18n.gettext("%(category)s score %(score)s") % {
                 "category": i18n.gettext(category), "score": i18n.format_number(score)}
             for category, score in sorted(scores.items(), key=lambda kv: -kv[1])
-            if score >= floor]
+            if score >= min(floor, thresholds.get(category, floor))]
 
 
 def _rule_reasons(item: dict[str, Any]) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 from elasticsearch import ConflictError, Elasticsearch, NotFoundError
 
 from harmwatch.contract import CATEGORIES, utcnow
-from harmwatch.documents import QUEUE_SORT, get_thresholds, items_alias, queue_filter
+from harmwatch.documents import QUEUE_SORT, URGENT, get_thresholds, items_alias, queue_filter
 from harmwatch.search import fold
 from harmwatch.settings import Settings
 from review_ui.permissions import DECIDABLE_STATUSES, VISIBLE_STATUSES
@@ -27,8 +27,8 @@ ACTIONS = {"confirm": "confirmed", "dismiss": "dismissed", "escalate": "escalate
 SEVERITIES = ("low", "medium", "high", "critical")
 # Fields the queue list needs; the big stored-only fields never leave Elasticsearch.
 QUEUE_FIELDS = ["item_id", "source", "language", "author.name", "title", "text", "top_category",
-                "max_score", "has_match", "match_severity", "risk", "crawled_at", "status",
-                "claim", "media_count", "url", "decision.status"]
+                "max_score", "has_match", "match_severity", "urgent", "risk", "crawled_at",
+                "status", "claim", "media_count", "url", "decision.status"]
 ITEM_EXCLUDES = ["analysed", "text_folded"]
 
 
@@ -73,7 +73,8 @@ def encode_cursor(sort_values: list[Any]) -> str:
 
 
 def decode_cursor(cursor: str) -> list[Any]:
-    """The search_after values of a cursor; refuses anything but 4 plain scalars."""
+    """The search_after values of a cursor; refuses anything but one plain scalar per sort
+    key (a cursor from before a change of :data:`QUEUE_SORT` is refused, not misread)."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
@@ -99,8 +100,11 @@ def queue_query(thresholds: dict[str, float], filters: QueueFilters, role: str,
     if filters.category:
         if filters.category not in CATEGORIES:
             raise ReviewError(f"unknown category {filters.category!r}")
-        must.append({"range": {f"scores.{filters.category}": {
-            "gte": thresholds[filters.category]}}})
+        over: dict[str, Any] = {"range": {f"scores.{filters.category}": {
+            "gte": thresholds[filters.category]}}}
+        if filters.category == "self_harm":  # urgent items are the self-harm path
+            over = {"bool": {"should": [over, URGENT], "minimum_should_match": 1}}
+        must.append(over)
     for name, value in (("source", filters.source), ("language", filters.language)):
         if value:
             must.append({"term": {name: value}})

@@ -58,6 +58,7 @@ def analysed_post(
     scores: dict[str, float] | None = None, match: bool = False,
     media: list[bytes] | None = None, blobs: BlobStore | None = None,
     snapshot: bytes | None = None, age_minutes: int = 0, title: str | None = None,
+    urgent: bool = False,
 ) -> AnalysedPost:
     """One analysed post; ``media`` bytes and ``snapshot`` are stored in ``blobs``."""
     phrases = VI_PHRASES if language == "vi" else EN_PHRASES
@@ -90,7 +91,7 @@ def analysed_post(
     return AnalysedPost(
         post=post, analyzed_at=fetched, analyzer_version="test",
         text=TextAnalysis(language=language, scores=scores, model_version="demo-model-1",
-                          rules_version="rules-1", rule_hits=rule_hits),
+                          rules_version="rules-1", rule_hits=rule_hits, urgent=urgent),
         media=hashes, matches=matches, risk=max(scores.values()), reasons=["sample"],
     )
 

@@ -105,3 +105,70 @@ def test_bad_input_is_refused(app, logins):  # noqa: F811
                    ).status_code == 403  # no CSRF token
     assert app.put("/api/admin/thresholds", json={"category": "grooming", "threshold": 0.5},
                    headers={"X-CSRF-Token": csrf}).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def with_model(admin_env, tmp_path_factory):  # noqa: F811
+    """The admin settings with a text model manifest that gives two categories defaults."""
+    import json
+
+    model_dir = tmp_path_factory.mktemp("text-model")
+    (model_dir / "model.json").write_text(json.dumps({"version": "hw-text-test", "thresholds": {
+        "violence": {"threshold": 0.37, "precision": 0.84, "recall": 0.91, "target": 0.9},
+        "bullying": {"threshold": 0.62, "precision": 0.7, "recall": 0.93, "target": 0.9}}}))
+    return admin_env.model_copy(update={"text_model_dir": model_dir})
+
+
+def test_the_page_shows_each_model_default_beside_the_current_value(with_model, logins):  # noqa: F811
+    from harmwatch.documents import put_thresholds
+    from review_ui.accounts import update_user
+    from tests.ui_support import ui_client
+
+    put_thresholds(es_client(with_model), with_model, {"bullying": 0.8}, user="test")
+    with ui_client(with_model) as client:
+        as_role(client, logins["admin"])
+        page = client.get("/admin/thresholds").text
+        violence = page.split('id="cat-violence"')[1].split("</section>")[0]
+        assert 'id="current-violence">threshold 0.37<' in violence
+        assert 'id="default-violence">model default 0.37<' in violence
+        assert "Current value: the model default" in violence
+        assert "precision 84%, recall 91% (recall target 90%)" in violence
+        bullying = page.split('id="cat-bullying"')[1].split("</section>")[0]
+        assert 'id="current-bullying">threshold 0.80<' in bullying
+        assert 'id="default-bullying">model default 0.62<' in bullying
+        assert "Current value set by an admin." in bullying
+        trafficking = page.split('id="cat-trafficking"')[1].split("</section>")[0]
+        assert "The model gives no default for this category; 0.50 is used." in trafficking
+        api = client.get("/api/admin/thresholds").json()
+        assert api["model_defaults"]["violence"] == {
+            "threshold": 0.37, "precision": 0.84, "recall": 0.91, "target": 0.9,
+            "from_model": True}
+        assert api["thresholds"]["violence"] == 0.37 and api["thresholds"]["bullying"] == 0.8
+        assert "bullying" in api["admin_set"] and "violence" not in api["admin_set"]
+        preview = client.get("/api/admin/thresholds/preview",
+                             params={"category": "violence", "threshold": 0.5}).json()
+        assert preview["model_default"] == 0.37 and preview["current"] == 0.37
+        assert client.get("/admin/thresholds/violence/pr.png").content.startswith(b"\x89PNG")
+        update_user(es_client(with_model), with_model, logins["admin"], locale="vi")
+        try:
+            vi = client.get("/admin/thresholds").text.split('id="cat-violence"')[1]
+        finally:
+            update_user(es_client(with_model), with_model, logins["admin"], locale="en")
+        assert "mặc định của mô hình 0,37" in vi.split("</h2>")[0]
+        assert "độ chính xác 84" in vi.split("</section>")[0]
+
+
+def test_the_precision_recall_plot_marks_the_model_default():
+    from review_ui import i18n
+    from review_ui.admin import plots
+    from review_ui.admin.tuning import Curve
+
+    i18n.set_language("en")
+    data = Curve("violence", [0] * 101, [0] * 101, thresholds=[i / 100 for i in range(101)],
+                 precision=[None] * 101, recall=[None] * 101)
+    for draw in (plots.pr_curve, plots.histogram):
+        figure = draw(data, 0.5, 0.7, 0.37)
+        lines = {line.get_label(): line.get_xdata()[0] for line in figure.axes[0].get_lines()}
+        plots.png(figure)
+        assert lines["model default threshold"] == 0.37
+        assert lines["current threshold"] == 0.5 and lines["candidate threshold"] == 0.7

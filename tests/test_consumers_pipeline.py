@@ -197,6 +197,29 @@ def test_a_replay_stores_nothing_twice_and_keeps_analysts_decisions(run):
     assert log.count('"status": 409') == len(before)
 
 
+def test_an_urgent_post_below_the_recall_floor_reaches_the_queue(services, tmp_path):
+    """A goodbye message (an urgent rule) is forwarded, indexed urgent and queued,
+    though its self-harm score is under the recall floor and every threshold."""
+    from consumers.analyzer import URGENT_REASON
+    from harmwatch.documents import QUEUE_SORT, queue_filter
+
+    settings = scoped(services, "urgent").model_copy(update={"recall_floor": 0.9})
+    goodbye = make_post("urgent", 0, text="Tạm biệt mọi người mãi mãi. Đây là tin nhắn cuối "
+                                           "cùng của em.")
+    grooming = make_post("urgent", 1)  # the rules score it 0.74: under this floor
+    publish(settings, posts_messages([goodbye, grooming]))
+    _run_to_idle(settings, "analyzer", "test-analyzer-urgent", tmp_path)
+    _run_to_idle(settings, "indexer", "test-indexer-urgent", tmp_path)
+    assert indexed_ids(settings) == [expected_id(goodbye)]
+    doc = _doc(settings, goodbye)
+    assert doc["urgent"] is True and doc["scores"]["self_harm"] < settings.recall_floor
+    assert doc["reasons"][0] == URGENT_REASON
+    queued = es_client(settings).search(
+        index=items_alias(settings), sort=QUEUE_SORT,
+        query=queue_filter({c: 0.99 for c in doc["scores"]}))["hits"]["hits"]
+    assert [h["_id"] for h in queued] == [expected_id(goodbye)]
+
+
 def _scrape(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         return response.read().decode()

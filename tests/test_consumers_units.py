@@ -104,3 +104,94 @@ def test_a_dead_letter_too_large_for_kafka_keeps_its_original_in_the_blob_store(
     assert stored.original_base64 == "" and stored.original_size == len(large)
     assert get_blob_store(settings).get(stored.original_blob_ref) == large
     assert all(fits(settings, key.encode(), value) for key, value in sink.letters)
+
+
+def test_an_urgent_post_leads_its_reasons_and_keeps_its_best_score():
+    from consumers.analyzer import MAX_REASONS, URGENT_REASON
+
+    urgent = _analysis(self_harm=0.1, grooming=0.05).model_copy(update={"urgent": True})
+    many = [HashMatch(bank=f"b{i}", algorithm="pdq", distance=i) for i in range(MAX_REASONS + 3)]
+    risk, reasons = risk_and_reasons(urgent, [], [], floor=0.15)
+    assert reasons[0] == URGENT_REASON and risk == 0.1
+    _, capped = risk_and_reasons(urgent, [], many, floor=0.15)
+    assert capped[0] == URGENT_REASON and len(capped) == MAX_REASONS
+    assert URGENT_REASON not in risk_and_reasons(_analysis(self_harm=0.9), [], [], 0.15)[1]
+
+
+class _FixedText:
+    """A text engine that answers what the test says, to put scores below any floor."""
+
+    model_version = "fixed"
+
+    def __init__(self, analyses: dict[str, TextAnalysis]) -> None:
+        self.analyses = analyses
+
+    def classify(self, texts: list[str]) -> list[TextAnalysis]:
+        return [self.analyses[t] for t in texts]
+
+
+def _run_analyzer(settings, engine, source: str):
+    """One analyzer batch over a post per text the engine knows; what it produced and refused."""
+    from types import SimpleNamespace
+
+    from consumers.analyzer import Analyzer
+    from consumers.engines import Engines
+    from consumers.stage import DeadLetterSink
+    from harmwatch.blobstore import get_blob_store
+    from tests.consumers_support import make_post
+
+    analyzer = Analyzer(settings)
+    analyzer.engines = Engines(engine, matcher=None)
+    posts = [make_post(source, i, text=t) for i, t in enumerate(engine.analyses)]
+    records = [SimpleNamespace(key=p.key.encode(), value=p.model_dump_json().encode(),
+                               topic=settings.topic_raw, partition=0, offset=i, timestamp=0)
+               for i, p in enumerate(posts)]
+    produced: list[tuple[str, list[tuple[str | None, bytes]]]] = []
+    runner = SimpleNamespace(produce=lambda topic, out, what: produced.append((topic, out)))
+    dead = DeadLetterSink("analyzer", settings, get_blob_store(settings))
+    analyzer.handle(records, dead, runner)
+    return posts, produced, dead
+
+
+def test_the_analyzer_forwards_an_urgent_post_below_the_recall_floor(tmp_path):
+    """Below the floor, only the urgent post goes on to posts.flagged, with its marker."""
+
+    from consumers.analyzer import URGENT_REASON
+    from harmwatch.contract import AnalysedPost
+    from harmwatch.settings import load_settings
+
+    settings = load_settings(var_dir=tmp_path, recall_floor=0.5)
+    low = {"self_harm": 0.2, "grooming": 0.1}
+    texts = {"goodbye": TextAnalysis(language="vi", scores=low, model_version="fixed",
+                                     urgent=True),
+             "ordinary": TextAnalysis(language="vi", scores=low, model_version="fixed")}
+    posts, produced, dead = _run_analyzer(settings, _FixedText(texts), "urgent")
+    assert not dead.letters
+    [(topic, out)] = produced
+    assert topic == settings.topic_flagged
+    assert [key for key, _ in out] == [posts[0].key], "the ordinary post stays below the floor"
+    analysed = AnalysedPost.model_validate_json(out[0][1])
+    assert analysed.text.urgent is True
+    assert analysed.risk == 0.2  # at least its best category score
+    assert analysed.reasons[0] == URGENT_REASON
+
+
+def test_the_analyzer_forwards_a_post_at_the_models_default_below_the_recall_floor(tmp_path):
+    """Defaults chosen for 90 % recall can sit under the floor: such posts must be indexed."""
+
+    from harmwatch.contract import AnalysedPost
+    from harmwatch.settings import load_settings
+
+    class WithDefaults(_FixedText):
+        default_thresholds = {"grooming": 0.08, "self_harm": 0.3}
+
+    settings = load_settings(var_dir=tmp_path, recall_floor=0.15)
+    texts = {"over its default": TextAnalysis(language="vi", scores={"grooming": 0.09},
+                                              model_version="fixed"),
+             "under every default": TextAnalysis(language="vi", scores={"grooming": 0.07,
+                                                                        "self_harm": 0.1},
+                                                 model_version="fixed")}
+    posts, produced, _ = _run_analyzer(settings, WithDefaults(texts), "defaults")
+    [(_, out)] = produced
+    assert [key for key, _ in out] == [posts[0].key]
+    assert "grooming score 0.09" in AnalysedPost.model_validate_json(out[0][1]).reasons

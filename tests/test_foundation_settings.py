@@ -39,3 +39,19 @@ def test_settings_travel_to_child_processes_through_the_environment(monkeypatch,
     for name, value in settings_environment(original).items():
         monkeypatch.setenv(name, value)
     assert load_settings() == original
+
+
+def test_the_counselling_line_and_text_model_dir_come_from_the_environment(monkeypatch,
+                                                                             tmp_path):
+    from harmwatch.settings import REPO_ROOT
+
+    for name in ("HARMWATCH_CONFIG", "HARMWATCH_COUNSELLING_LINE", "HARMWATCH_TEXT_MODEL_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    defaults = load_settings()
+    assert defaults.counselling_line is None
+    assert defaults.text_model_dir == REPO_ROOT / "models" / "text"
+    monkeypatch.setenv("HARMWATCH_COUNSELLING_LINE", "0000 000 000 (tư vấn)")
+    monkeypatch.setenv("HARMWATCH_TEXT_MODEL_DIR", str(tmp_path))
+    settings = load_settings()
+    assert settings.counselling_line == "0000 000 000 (tư vấn)"
+    assert settings.text_model_dir == tmp_path

@@ -28,8 +28,8 @@ SENTENCES_VI = [
 
 
 def agreement_sentences() -> list[str]:
-    """>= 200 distinct Vietnamese and English sentences: seed corpus plus fixed ones."""
-    from models.train import load_corpus
+    """>= 200 distinct Vietnamese and English sentences: corpus plus fixed ones."""
+    from models.corpus import load_corpus
 
     rows = load_corpus()
     vi = [r["text"] for r in rows if r["lang"] == "vi"][::5][:110]

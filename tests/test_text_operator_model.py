@@ -16,8 +16,9 @@ import torch
 
 from classifiers.text import TextClassifier
 from harmwatch.contract import CATEGORIES, TextAnalysis
+from models.corpus import load_corpus
 from models.retrain import retrain_from_decisions
-from models.train import load_corpus, train
+from models.train import train
 
 
 def make_tiny_encoder(path) -> None:
@@ -44,21 +45,50 @@ def make_tiny_encoder(path) -> None:
     XLMRobertaModel(config).save_pretrained(str(path))
 
 
+def small_corpus(path, per_split: int = 300):
+    """A slice of the real corpus, both splits, so that training the tiny model is quick."""
+    rows = load_corpus()
+    picked = [r for r in rows if r["split"] == "train"][::7][:per_split]
+    picked += [r for r in rows if r["split"] == "validation"][::5][: per_split // 2]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in picked))
+    return path
+
+
 @pytest.fixture(scope="module")
 def operator_model(tmp_path_factory):
     root = tmp_path_factory.mktemp("operator")
     make_tiny_encoder(root / "encoder")
-    artefacts, metrics = train(encoder_dir=root / "encoder", out_dir=root / "model",
-                               threads=1, write_card=False)
+    artefacts, metrics = train(small_corpus(root / "corpus.jsonl"), encoder_dir=root / "encoder",
+                               out_dir=root / "model", threads=1, write_card=False, layers=1, epochs=1)
     return root, artefacts, metrics
 
 
-def test_a_head_trains_on_an_operator_encoder(operator_model):
+def test_the_top_layer_fine_tunes_on_an_operator_encoder(operator_model):
     root, artefacts, metrics = operator_model
     assert artefacts.version.startswith("hw-text-")
     assert artefacts.manifest["embedding_dim"] == 32
     assert (root / "model" / "pr_curves.png").stat().st_size > 0
-    assert set(metrics["test"]["final"]) == {*CATEGORIES, "macro"}
+    assert set(metrics["validation"]) == {"rules_only", "frozen", "finetuned"}
+    assert set(metrics["independent"]["scorers"]) == {"rules_only", "frozen", "finetuned"}
+    assert set(artefacts.thresholds) == set(CATEGORIES)
+    chosen = artefacts.manifest["thresholds"]
+    assert all(0 < chosen[c]["threshold"] < 1 and chosen[c]["recall"] >= chosen[c]["target"]
+               for c in CATEGORIES)
+
+
+def test_a_fine_tuned_overlay_changes_the_encoder_and_round_trips(operator_model, tmp_path):
+    root, _, _ = operator_model
+    artefacts, _ = train(small_corpus(tmp_path / "corpus.jsonl", 200), encoder_dir=root / "encoder",
+                         out_dir=tmp_path / "model", threads=1, write_card=False, layers=1, epochs=2,
+                         keep="finetuned")
+    assert artefacts.manifest["encoder"]["fine_tuned_layers"] == 1
+    assert all(k.startswith("encoder.layer.1.") for k in artefacts.overlay)
+    loaded = TextClassifier.load(tmp_path / "model", threads=1)
+    weights = loaded.encoder.model.state_dict()
+    base = TextClassifier.load(root / "model", threads=1).encoder.model.state_dict()
+    for key, value in loaded.artefacts.overlay.items():
+        assert torch.equal(weights[key], value.float())  # float16 on disk, exact once loaded
+    assert any(not torch.equal(weights[k], base[k]) for k in loaded.artefacts.overlay)
 
 
 def test_the_operator_model_loads_and_classifies(operator_model):
@@ -99,7 +129,7 @@ def test_retraining_reports_the_change_before_promotion(operator_model, tmp_path
     report = retrain_from_decisions(decisions, tmp_path / "candidate", current_dir=root / "model",
                                     threads=1)
     assert report["current_version"] == artefacts.version
-    assert {"fixed_test", "new_decisions"} <= set(report["metrics"])
-    assert {"current", "candidate"} == set(report["metrics"]["fixed_test"])
+    assert {"validation", "new_decisions"} <= set(report["metrics"])
+    assert {"current", "candidate"} == set(report["metrics"]["validation"])
     assert report["promoted"] is False
     assert json.loads((root / "model" / "model.json").read_text())["version"] == artefacts.version

@@ -293,3 +293,78 @@ def test_incomplete_confirm_returns_to_the_item_with_the_claim_kept(services, ap
     page = app_client.get(response.headers["location"].split("#")[0])
     assert 'id="decision-error"' in page.text and 'id="decision-form"' in page.text
     app_client.cookies.clear()
+
+
+@pytest.fixture(scope="module")
+def fixed_defaults(services, tmp_path_factory):
+    """The session's settings with a text model manifest whose defaults are all 0.3."""
+    import json
+
+    model_dir = tmp_path_factory.mktemp("text-model")
+    (model_dir / "model.json").write_text(json.dumps({"version": "hw-text-test", "thresholds": {
+        c: {"threshold": 0.3, "precision": 0.8, "recall": 0.9, "target": 0.9}
+        for c in CATEGORIES}}))
+    return services.model_copy(update={"text_model_dir": model_dir})
+
+
+def test_an_urgent_item_below_every_threshold_is_queued_first(fixed_defaults, app_client):
+    settings, es = fixed_defaults, app_client.app.state.es
+    source = unique_source()
+    matched = seed_one(settings, source=source, scores=LOW | {"grooming": 0.95}, match=True,
+                       media=[samples.png_bytes(11)])
+    urgent = seed_one(settings, source=source, scores=LOW | {"self_harm": 0.02}, urgent=True)
+    below = seed_one(settings, source=source, scores=LOW | {"self_harm": 0.1})
+    ids = [i["item_id"] for i in _queue(es, settings, source=source).items]
+    assert ids == [urgent["item_id"], matched["item_id"]], "urgent before a bank match"
+    assert below["item_id"] not in ids, "the same score without the urgent mark is out"
+    # The search_after cursor carries the urgent sort key: paging one by one keeps the order.
+    seen, cursor = [], None
+    while True:
+        page = _queue(es, settings, source=source, cursor=cursor, size=1)
+        seen += [i["item_id"] for i in page.items]
+        if not (cursor := page.next_cursor):
+            break
+    assert seen == [urgent["item_id"], matched["item_id"]]
+    # Urgent items are the self-harm path: the self_harm filter keeps them.
+    assert [i["item_id"] for i in _queue(es, settings, source=source, category="self_harm"
+                                         ).items] == [urgent["item_id"]]
+    # The API and the queue page mark it.
+    with ui_client(settings) as client:
+        login(client, new_user(settings, "analyst"))
+        api = client.get("/api/queue", params={"source": source}).json()
+        assert [(i["item_id"], i["urgent"]) for i in api["items"]] == [
+            (urgent["item_id"], True), (matched["item_id"], False)]
+        page = client.get("/queue", params={"source": source}).text
+        row = page.split(f'data-href="/items/{urgent["item_id"]}"')[1].split("</tr>")[0]
+        assert 'class="badge urgent"' in row and "urgent: possible self-harm" in row
+        other = page.split(f'data-href="/items/{matched["item_id"]}"')[1].split("</tr>")[0]
+        assert "badge urgent" not in other
+
+
+def test_an_urgent_item_page_says_call_111_and_the_counselling_line(services, app_client):
+    urgent = seed_one(services, scores=LOW | {"self_harm": 0.05}, urgent=True)
+    plain = seed_one(services)
+    line = "0900 000 000 — <b>Tư vấn</b> & 24/7"
+    with ui_client(services.model_copy(update={"counselling_line": line})) as client:
+        login(client, new_user(services, "analyst"))
+        page = client.get(f"/items/{urgent['item_id']}").text
+        body = page.split('<article class="item"')[1]
+        assert body.split(">", 1)[1].lstrip().startswith(
+            '<section class="urgent-banner" id="urgent-banner" role="alert">'), "at the top"
+        banner = body.split('id="urgent-banner"')[1].split("</section>")[0]
+        assert "Possible self-harm" in banner and "at risk now" in banner
+        assert '<a class="hotline" id="hotline-111" href="tel:111">111</a>' in banner
+        assert "Tổng đài quốc gia bảo vệ trẻ em" in banner and "24/7" in banner
+        assert ('id="counselling-line">0900 000 000 — &lt;b&gt;Tư vấn&lt;/b&gt; &amp; 24/7</b>'
+                in banner), "the configured line, escaped"
+        assert "not configured" not in banner
+        assert "urgent: possible self-harm, a young person may be at risk now" in page
+        assert 'id="urgent-banner"' not in client.get(f"/items/{plain['item_id']}").text
+    login(app_client, new_user(services, "analyst", locale="vi"))  # no counselling line set
+    banner = app_client.get(f"/items/{urgent['item_id']}").text.split(
+        'id="urgent-banner"')[1].split("</section>")[0]
+    assert "Có thể tự gây hại" in banner and "gặp nguy hiểm ngay lúc này" in banner
+    assert "111" in banner and "Tổng đài quốc gia bảo vệ trẻ em, miễn phí, 24/7" in banner
+    assert 'id="counselling-line-missing"' in banner and "chưa được cấu hình" in banner
+    assert "HARMWATCH_COUNSELLING_LINE" in banner
+    app_client.cookies.clear()

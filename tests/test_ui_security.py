@@ -209,3 +209,65 @@ def test_reasons_are_rebuilt_in_the_readers_language():
     i18n.set_language("en")
     assert item_reasons(item, floor=0.15)[2] == "Grooming score 0.80"
     assert item_reasons({"reasons": ["kept"]}, floor=0.15) == ["kept"]
+
+
+def test_setup_compiles_the_catalogues_for_a_fresh_clone(tmp_path, monkeypatch):
+    """`harmwatch setup` (make install, the Docker image) writes up-to-date .mo files."""
+    import importlib
+    import os
+    import shutil
+
+    from harmwatch.commands import SETUP_STEPS
+
+    steps = [getattr(importlib.import_module(module), function)
+             for module, function in (step.split(":") for step in SETUP_STEPS)]
+    assert i18n.write_compiled in steps, "no setup step compiles the translations"
+    for language in i18n.LANGUAGES:
+        folder = tmp_path / language / "LC_MESSAGES"
+        folder.mkdir(parents=True)
+        shutil.copy(i18n.LOCALE_DIR / language / "LC_MESSAGES" / "messages.po", folder)
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
+    i18n.write_compiled()
+    for language in i18n.LANGUAGES:
+        assert (tmp_path / language / "LC_MESSAGES" / "messages.mo").stat().st_size > 1000
+    # The .mo is what is read now: break the .po (older than the .mo) and it still works.
+    po = tmp_path / "vi" / "LC_MESSAGES" / "messages.po"
+    po.write_text("not a catalogue")
+    os.utime(po, ns=(1, 1))
+    assert i18n.load_catalogue("vi", tmp_path).gettext("Counselling line:") == "Đường dây tư vấn:"
+
+
+def test_every_message_in_the_code_is_in_both_catalogues():
+    """Strings wrapped in _() / gettext in review_ui are all in the vi and en catalogues
+    (the evidence pages keep theirs in review_ui/evidence/locale)."""
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.frontend import parse_mapping_cfg
+    from babel.messages.pofile import read_po
+
+    root = Path(media.__file__).parent
+    with (root / "babel.cfg").open() as cfg:
+        method_map, options_map = parse_mapping_cfg(cfg)
+    used = {message if isinstance(message, str) else message[0]
+            for _, _, message, _, _ in extract_from_dir(str(root), method_map, options_map)}
+    with (root / "evidence/locale/vi/LC_MESSAGES/messages.po").open("rb") as po:
+        evidence = {m.id for m in read_po(po) if m.id}
+    for language in i18n.LANGUAGES:
+        with (i18n.LOCALE_DIR / language / "LC_MESSAGES" / "messages.po").open("rb") as po:
+            known = {m.id for m in read_po(po) if m.id}
+        assert sorted(used - known - evidence) == [], language
+
+
+def test_the_urgent_reason_comes_first_in_the_readers_language():
+    from review_ui.reasons import MAX_REASONS, item_reasons
+
+    item = {"urgent": True, "scores": {"self_harm": 0.05},
+            "matches": [{"bank": f"b{i}", "algorithm": "pdq", "distance": i}
+                        for i in range(MAX_REASONS + 2)]}
+    i18n.set_language("vi")
+    reasons = item_reasons(item, floor=0.15)
+    assert reasons[0] == ("khẩn cấp: có thể tự gây hại, một người trẻ có thể đang gặp nguy hiểm "
+                          "ngay lúc này") and len(reasons) == MAX_REASONS
+    i18n.set_language("en")
+    assert item_reasons(item, floor=0.15)[0] == (
+        "urgent: possible self-harm, a young person may be at risk now")
+    assert not any("urgent" in r for r in item_reasons({**item, "urgent": False}, floor=0.15))

@@ -7,8 +7,10 @@
 
 ``classify`` returns one :class:`harmwatch.contract.TextAnalysis` per input, in order: the
 language, a calibrated probability per category, the rule hits with spans on the original
-text, and the model and rules versions. Load once per process and reuse: loading takes
-seconds, classifying a batch tens of milliseconds per post on one core.
+text, the model and rules versions, and whether the post is on the self-harm path
+(``urgent``: the self_harm score reached the model's urgent threshold, or an urgent rule
+fired). Long posts are read whole: each category takes its highest window. Load once per
+process and reuse: loading takes seconds, classifying a batch tens of milliseconds per post on one core.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from classifiers.text.artefacts import (
     load_artefacts,
     resolve_encoder_dir,
 )
-from classifiers.text.encoder import Encoder, set_threads
+from classifiers.text.encoder import Encoder, max_per_owner, set_threads
 from classifiers.text.language import normalize_and_detect
 from classifiers.text.normalize import Normalized
 from classifiers.text.rules import RuleSet, evidence, load_rules
@@ -62,22 +64,31 @@ class TextClassifier:
             convert(enc_dir)
         meta = artefacts.manifest["encoder"]
         encoder = Encoder(enc_dir, prefix=meta.get("prefix", ""),
-                          max_length=meta.get("max_length", 256), quantize=quantize)
+                          max_length=meta.get("max_length", 256), quantize=quantize,
+                          overlay=artefacts.overlay)
         return cls(encoder, artefacts, load_rules(), batch_size=batch_size)
 
     @property
     def model_version(self) -> str:
         return self.artefacts.version
 
+    @property
+    def default_thresholds(self) -> dict[str, float]:
+        """The model's default queue threshold per category (``model.json``)."""
+        return self.artefacts.thresholds
+
     def classify(self, texts: list[str]) -> list[TextAnalysis]:
         """One :class:`TextAnalysis` per text, in input order."""
         prepared = [normalize_and_detect(t) for t in texts]
         hits = [self.rules.match(t, norm) for t, (norm, _) in zip(texts, prepared, strict=True)]
         scores = self.score(texts, prepared, hits)
+        urgent_at = self.artefacts.urgent_threshold
+        self_harm = CATEGORIES.index("self_harm")
         return [
             TextAnalysis(language=lang, scores=dict(zip(CATEGORIES, map(float, row), strict=True)),
                          model_version=self.model_version, rules_version=self.rules.version,
-                         rule_hits=hit_list)
+                         rule_hits=hit_list,
+                         urgent=bool(row[self_harm] >= urgent_at or self.rules.is_urgent(hit_list)))
             for (_, lang), row, hit_list in zip(prepared, scores, hits, strict=True)
         ]
 
@@ -94,8 +105,13 @@ class TextClassifier:
         return np.round(out, 4)
 
     def model_probabilities(self, normalised_texts: list[str]) -> np.ndarray:
-        """The head's uncalibrated sigmoid outputs for already-normalised texts."""
-        emb = self.encoder.embed(normalised_texts, batch_size=self.batch_size)
+        """The head's uncalibrated sigmoid outputs for already-normalised texts.
+
+        Every window of a long text is scored; each category keeps its highest window, so
+        harm in the middle of a long post counts as much as harm in a short one.
+        """
+        emb, owners = self.encoder.embed_windows(normalised_texts, batch_size=self.batch_size)
         with torch.inference_mode():
-            logits = self.artefacts.head(torch.from_numpy(emb))
-        return torch.sigmoid(logits).double().numpy()
+            logits = self.artefacts.head(torch.from_numpy(emb)).numpy()
+        best = max_per_owner(logits, owners, len(normalised_texts))
+        return torch.sigmoid(torch.from_numpy(best)).double().numpy()

@@ -1,4 +1,4 @@
-"""``harmwatch classify``, ``harmwatch train-text`` and ``harmwatch retrain-from-decisions``.
+"""``harmwatch classify``, ``eval-text``, ``train-text`` and ``retrain-from-decisions``.
 
 Heavy libraries (torch, transformers) are imported inside the command functions so that
 ``harmwatch --help`` stays instant.
@@ -21,10 +21,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     classify.add_argument("--json", action="store_true", help="print TextAnalysis JSON")
     classify.set_defaults(func=run_classify)
 
-    train = subparsers.add_parser("train-text", help="train and calibrate the text model head")
+    evaluate = subparsers.add_parser(
+        "eval-text", help="score a labelled JSON Lines file at the current thresholds "
+                          "(per-language precision/recall/F1, hard negatives queued, misses)")
+    evaluate.add_argument("file", type=Path,
+                          help='JSON Lines of {"text", "labels": [categories], "lang"?, "kind"?}')
+    evaluate.add_argument("--json", action="store_true",
+                          help="print the whole report as JSON (macro_f1, recall, hard_negative_rate, ...)")
+    evaluate.add_argument("--thresholds", choices=("current", "model"), default="current",
+                          help="current: the admins' thresholds from Elasticsearch when it answers, "
+                               "else the model's defaults; model: the model's defaults")
+    evaluate.add_argument("--model-dir", type=Path, default=None)
+    evaluate.add_argument("--rules-only", action="store_true", help="the rules without the model")
+    evaluate.add_argument("--int8", action="store_true", help="dynamic int8 encoder")
+    evaluate.add_argument("--errors", type=int, default=30,
+                          help="misses and false alarms to list (0: none)")
+    evaluate.add_argument("--threads", type=int, default=None)
+    evaluate.set_defaults(func=run_eval)
+
+    train = subparsers.add_parser(
+        "train-text", help="fine-tune the text encoder's top layers with the head, calibrate, "
+                           "choose thresholds (~25 min on 2 cores; progress on stderr)")
     train.add_argument("--encoder", type=Path, default=None,
                        help="a local Hugging Face encoder directory (default: models/encoder)")
     train.add_argument("--out", type=Path, default=None, help="default: models/text")
+    train.add_argument("--corpus", type=Path, default=None,
+                       help="a pass directory or a JSON Lines file with split fields "
+                            "(default: models/data/passes)")
+    train.add_argument("--mode", choices=("finetune", "frozen"), default="finetune",
+                       help="frozen: train only a head on frozen embeddings (a few minutes)")
+    train.add_argument("--layers", type=int, default=None, help="top layers to fine-tune (default 6)")
+    train.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default 4)")
     train.add_argument("--threads", type=int, default=2)
     train.set_defaults(func=run_train)
 
@@ -66,12 +93,71 @@ def run_classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def current_thresholds(model_defaults: dict[str, float]) -> tuple[dict[str, float], str]:
+    """The admins' thresholds from Elasticsearch, or the model's defaults if it does not answer."""
+    from harmwatch.documents import get_thresholds
+    from harmwatch.search import es_client
+    from harmwatch.settings import get_settings
+
+    settings = get_settings()
+    try:
+        client = es_client(settings, request_timeout=3, max_retries=0)
+        return get_thresholds(client, settings), f"current (Elasticsearch {settings.es_url})"
+    except Exception as exc:  # noqa: BLE001 - any failure to reach ES means "use the defaults"
+        return model_defaults, f"model defaults (Elasticsearch not reachable: {type(exc).__name__})"
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from classifiers.text.evaluation import EvalSetError, evaluate, read_labelled, render_report
+
+    try:
+        posts = read_labelled(args.file)
+    except EvalSetError as exc:
+        print(f"error: {exc}")
+        return 2
+    if args.rules_only:
+        from classifiers.text.rules_only import RulesOnlyClassifier
+
+        engine = RulesOnlyClassifier()
+        defaults: dict[str, float] = {}
+    else:
+        from classifiers.text import TextClassifier
+
+        engine = TextClassifier.load(args.model_dir, threads=args.threads, quantize=args.int8)
+        defaults = engine.artefacts.thresholds
+    if args.thresholds == "model" or args.rules_only:
+        from harmwatch.contract import CATEGORIES
+
+        thresholds = defaults or dict.fromkeys(CATEGORIES, 0.5)
+        source = "model defaults" if defaults else "0.5 (rules only)"
+    else:
+        thresholds, source = current_thresholds(defaults)
+    analyses = engine.classify([p.text for p in posts])
+    import numpy as np
+
+    from harmwatch.contract import CATEGORIES
+
+    scores = np.array([[a.scores.get(c, 0.0) for c in CATEGORIES] for a in analyses])
+    report = evaluate(posts, scores, thresholds, [a.language for a in analyses],
+                      [a.urgent for a in analyses])
+    report["model_version"], report["threshold_source"] = engine.model_version, source
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print(render_report(report, engine.model_version, source, show_errors=args.errors))
+    return 0
+
+
 def run_train(args: argparse.Namespace) -> int:
     from classifiers.text.artefacts import DEFAULT_ENCODER_DIR, DEFAULT_MODEL_DIR
     from models.train import main as train_main
 
     argv = ["--encoder", str(args.encoder or DEFAULT_ENCODER_DIR),
-            "--out", str(args.out or DEFAULT_MODEL_DIR), "--threads", str(args.threads)]
+            "--out", str(args.out or DEFAULT_MODEL_DIR), "--threads", str(args.threads),
+            "--mode", args.mode]
+    for flag, value in (("--corpus", args.corpus), ("--layers", args.layers), ("--epochs", args.epochs)):
+        if value is not None:
+            argv += [flag, str(value)]
     return train_main(argv)
 
 

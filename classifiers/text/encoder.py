@@ -9,6 +9,11 @@ length and batched so that padding is minimal (length bucketing), run under
 ``torch.inference_mode``, and optionally with the encoder's ``nn.Linear`` layers dynamically
 quantised to int8 (about twice as fast on x86 CPUs; the accuracy change is measured by
 ``bench/bench_text.py``).
+
+Long posts are read whole: a text longer than the encoder's window is cut into overlapping
+windows (:meth:`Encoder.windows`), each window is embedded on its own, and the classifier
+keeps each category's highest window. A fine-tuned model ships only the layers it changed
+(an *overlay*, see :func:`apply_overlay`) on top of the converted encoder.
 """
 
 from __future__ import annotations
@@ -22,6 +27,12 @@ from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 DEFAULT_MAX_LENGTH = 256
+# Tokens shared by consecutive windows: a phrase cut by one window boundary is whole in the
+# next. A quarter of the window keeps the extra work on long posts around a third.
+DEFAULT_WINDOW_OVERLAP = 64
+# At most this many windows per post (~12,000 tokens at the defaults): a hostile megabyte of
+# text costs bounded time. The rules still read all of it.
+MAX_WINDOWS = 64
 
 
 def set_threads(threads: int | None) -> None:
@@ -49,16 +60,43 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
         return quantize_dynamic(model, spec, dtype=torch.qint8)
 
 
+def transformer_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
+    """The stack of transformer blocks (BERT, XLM-R, PhoBERT, ...), for fine-tuning the top."""
+    layers = getattr(getattr(model, "encoder", None), "layer", None)
+    if not isinstance(layers, torch.nn.ModuleList):
+        raise ValueError(f"{type(model).__name__}: no encoder.layer stack; only the head can be "
+                         f"trained on this encoder (train with --mode frozen)")
+    return layers
+
+
+def apply_overlay(model: torch.nn.Module, overlay: dict[str, torch.Tensor]) -> None:
+    """Load fine-tuned weights over the base encoder; every key must exist in it."""
+    own = model.state_dict()
+    unknown = sorted(k for k in overlay if k not in own)
+    if unknown:
+        raise ValueError(f"encoder overlay does not fit this encoder: unknown weights {unknown[:3]}")
+    for name, value in overlay.items():
+        if own[name].shape != value.shape:
+            raise ValueError(f"encoder overlay: {name} has shape {tuple(value.shape)}, "
+                             f"the encoder {tuple(own[name].shape)}")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in overlay.items()}, strict=False)
+
+
 class Encoder:
     """Mean-pooled, L2-normalised sentence embeddings from a local transformers encoder."""
 
     def __init__(self, model_dir: Path, prefix: str = "", max_length: int = DEFAULT_MAX_LENGTH,
-                 quantize: bool = False) -> None:
+                 quantize: bool = False, overlay: dict[str, torch.Tensor] | None = None,
+                 window_overlap: int = DEFAULT_WINDOW_OVERLAP) -> None:
         self.model_dir = Path(model_dir)
         self.prefix = prefix
         hf_logging.disable_progress_bar()  # a progress bar per load is noise in service logs
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+        # Windows are cut here, so a long text is expected: silence the "longer than" warning.
+        self.tokenizer.model_max_length = 1 << 30
         model = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
+        if overlay:
+            apply_overlay(model, overlay)
         model.eval()
         self.model = quantize_int8(model) if quantize else model
         limit = getattr(model.config, "max_position_embeddings", max_length)
@@ -66,24 +104,83 @@ class Encoder:
         if getattr(model.config, "model_type", "") in {"roberta", "xlm-roberta", "camembert"}:
             limit -= 2
         self.max_length = min(max_length, limit)
+        self.window_overlap = max(0, min(window_overlap, self.max_length // 2))
         self.dim = int(model.config.hidden_size)
+        self._prefix_tokens = self._tokenise_prefix()  # once: windows() runs per batch
+        self._special_tokens = self.tokenizer.num_special_tokens_to_add(pair=False)
+
+    def windows(self, texts: list[str]) -> tuple[list[list[int]], np.ndarray]:
+        """Token ids of every window of every text, and the index of the text each belongs to.
+
+        A text that fits is one window, exactly as a truncating tokenizer would give it. A
+        longer one is cut into windows of ``max_length`` tokens (special tokens included)
+        that share ``window_overlap`` tokens with the next; the text prefix ("query: ") is
+        repeated at the start of each window so that every window looks like a whole input.
+        """
+        ids: list[list[int]] = []
+        owners: list[int] = []
+        n_special = self._special_tokens
+        n_head = min(1, n_special)  # [CLS] / <s> first, the rest ([SEP] / </s>) last
+        n_tail = n_special - n_head
+        prefix = self._prefix_tokens
+        room = max(8, self.max_length - n_special - len(prefix))
+        step = max(1, room - self.window_overlap)
+        for owner, row in enumerate(self.tokenizer([self.prefix + t for t in texts])["input_ids"]):
+            if len(row) <= self.max_length:
+                ids.append(row)
+                owners.append(owner)
+                continue
+            head, tail = row[:n_head], row[len(row) - n_tail:] if n_tail else []
+            body = row[n_head:len(row) - n_tail]
+            if prefix and body[: len(prefix)] == prefix:
+                body = body[len(prefix):]
+            for start in range(0, step * MAX_WINDOWS, step):
+                ids.append(head + prefix + body[start : start + room] + tail)
+                owners.append(owner)
+                if start + room >= len(body):
+                    break
+        return ids, np.asarray(owners, dtype=np.int64)
+
+    def prefix_ids(self) -> list[int]:
+        """The prefix's tokens as they start a tokenised text (repeated in every window)."""
+        return list(self._prefix_tokens)
+
+    def _tokenise_prefix(self) -> list[int]:
+        if not self.prefix:
+            return []
+        probe = self.tokenizer(self.prefix + "x", add_special_tokens=False)["input_ids"]
+        alone = self.tokenizer(self.prefix, add_special_tokens=False)["input_ids"]
+        return alone if probe[: len(alone)] == alone else []
+
+    def embed_windows(self, texts: list[str], batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings of every window, shape (m, dim), and each window's text index (m,)."""
+        ids, owners = self.windows(texts)
+        return self.embed_ids(ids, batch_size), owners
 
     def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """Embeddings of ``texts`` in input order, shape (n, dim), float32."""
-        if not texts:
+        """One embedding per text, of its first window, shape (n, dim), float32.
+
+        For similarity and benchmarks against a truncating pipeline; the classifier reads
+        every window (:meth:`embed_windows`).
+        """
+        ids = self.tokenizer([self.prefix + t for t in texts], truncation=True,
+                             max_length=self.max_length)["input_ids"] if texts else []
+        return self.embed_ids(ids, batch_size)
+
+    def embed_ids(self, encoded: list[list[int]], batch_size: int = 32) -> np.ndarray:
+        """Embeddings of already tokenised inputs, length-bucketed, in input order."""
+        if not encoded:
             return np.zeros((0, self.dim), dtype=np.float32)
-        encoded = self.tokenizer([self.prefix + t for t in texts], truncation=True,
-                                 max_length=self.max_length)["input_ids"]
-        order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        out = np.empty((len(encoded), self.dim), dtype=np.float32)
         with torch.inference_mode():
             for lo in range(0, len(order), batch_size):
                 chunk = order[lo : lo + batch_size]
-                ids, mask = self._pad([encoded[i] for i in chunk])
+                ids, mask = self.pad([encoded[i] for i in chunk])
                 out[chunk] = self._pool(ids, mask).numpy()
         return out
 
-    def _pad(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    def pad(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Right-pad a length-sorted batch (cheaper than ``tokenizer.pad`` at batch size 1)."""
         width = max(len(r) for r in rows)
         ids = torch.full((len(rows), width), self.tokenizer.pad_token_id or 0, dtype=torch.long)
@@ -95,6 +192,18 @@ class Encoder:
 
     def _pool(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return torch.nn.functional.normalize(pooled, dim=-1)
+        return mean_pool(hidden, attention_mask)
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Masked mean over tokens, L2-normalised: e5's sentence embedding."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+def max_per_owner(values: np.ndarray, owners: np.ndarray, n: int) -> np.ndarray:
+    """Row-wise maximum of ``values`` (m, C) grouped by ``owners`` (m,) into (n, C)."""
+    out = np.full((n, values.shape[1]), -np.inf, dtype=values.dtype)
+    np.maximum.at(out, owners, values)
+    return out

@@ -19,6 +19,7 @@ class RulesOnlyClassifier:
     """
 
     model_version = RULES_ONLY_MODEL
+    default_thresholds: dict[str, float] = {}  # the rules carry no trained thresholds
 
     def __init__(self) -> None:
         self.rules = load_rules()
@@ -30,5 +31,6 @@ class RulesOnlyClassifier:
             hits = self.rules.match(text, norm)
             out.append(TextAnalysis(language=language, scores=evidence(hits),
                                     model_version=RULES_ONLY_MODEL,
-                                    rules_version=self.rules.version, rule_hits=hits))
+                                    rules_version=self.rules.version, rule_hits=hits,
+                                    urgent=self.rules.is_urgent(hits)))
         return out

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from review_ui.admin.tuning import BUCKET, Curve  # noqa: E402
 from review_ui.i18n import gettext as _  # noqa: E402
 
-CURRENT_COLOUR, CANDIDATE_COLOUR = "#a33", "#1f5fbf"
+CURRENT_COLOUR, CANDIDATE_COLOUR, DEFAULT_COLOUR = "#a33", "#1f5fbf", "#6a3d9a"
 
 
 def png(figure: Figure) -> bytes:
@@ -30,22 +30,28 @@ def png(figure: Figure) -> bytes:
     return out.getvalue()
 
 
-def _mark(axis: plt.Axes, current: float, candidate: float | None, vertical: bool) -> None:
+def _mark(axis: plt.Axes, current: float, candidate: float | None, vertical: bool,
+          default: float | None = None) -> None:
     line = axis.axvline if vertical else axis.axhline
+    if default is not None:  # drawn first and dash-dotted: visible even under the current line
+        line(default, color=DEFAULT_COLOUR, linestyle="-.", linewidth=2.2,
+             label=_("model default threshold"))
     line(current, color=CURRENT_COLOUR, linestyle="--", label=_("current threshold"))
     if candidate is not None and candidate != current:
         line(candidate, color=CANDIDATE_COLOUR, linestyle=":", label=_("candidate threshold"))
 
 
-def pr_curve(data: Curve, current: float, candidate: float | None = None) -> Figure:
-    """Precision and recall against the threshold, with the current (and candidate) marked."""
+def pr_curve(data: Curve, current: float, candidate: float | None = None,
+             default: float | None = None) -> Figure:
+    """Precision and recall against the threshold, with the current, the model's default
+    and a candidate threshold marked."""
     figure, axis = plt.subplots(figsize=(5.5, 3.4))
     xs = data.thresholds
     axis.plot(xs, [p if p is not None else float("nan") for p in data.precision],
               label=_("precision"), color="#1f7a3a")
     axis.plot(xs, [r if r is not None else float("nan") for r in data.recall],
               label=_("recall"), color="#7a4b1f")
-    _mark(axis, current, candidate, vertical=True)
+    _mark(axis, current, candidate, vertical=True, default=default)
     axis.set_xlim(0, 1)
     axis.set_ylim(0, 1.02)
     axis.set_xlabel(_("threshold"))
@@ -55,7 +61,8 @@ def pr_curve(data: Curve, current: float, candidate: float | None = None) -> Fig
     return figure
 
 
-def histogram(data: Curve, current: float, candidate: float | None = None) -> Figure:
+def histogram(data: Curve, current: float, candidate: float | None = None,
+              default: float | None = None) -> Figure:
     """Scores of confirmed vs dismissed items, side by side in 0.05-wide bins."""
     figure, axis = plt.subplots(figsize=(5.5, 3.4))
     width = 0.05
@@ -67,7 +74,7 @@ def histogram(data: Curve, current: float, candidate: float | None = None) -> Fi
              label=_("confirmed"))
     axis.bar([s + width * 0.7 for s in starts], neg, width=width * 0.45, color="#8a94a6",
              label=_("dismissed"))
-    _mark(axis, current, candidate, vertical=True)
+    _mark(axis, current, candidate, vertical=True, default=default)
     axis.set_xlim(0, 1)
     axis.set_xlabel(_("score"))
     axis.set_ylabel(_("items"))

@@ -2,7 +2,9 @@
 
 Saving goes through :func:`harmwatch.documents.put_thresholds`, which the queue reads on
 every request, so the change applies at once; each save is an audit record with the old
-and new value and the preview figures the admin saw.
+and new value and the preview figures the admin saw. A category no admin has saved
+follows the text model's default (``model.json``), shown beside the current value with the
+validation precision and recall the model reported for it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,12 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from harmwatch.contract import CATEGORIES
-from harmwatch.documents import get_thresholds, put_thresholds
+from harmwatch.documents import (
+    get_thresholds,
+    model_defaults,
+    put_thresholds,
+    stored_thresholds,
+)
 from review_ui.actions import Ctx
 from review_ui.admin import plots, tuning
 from review_ui.admin.common import ctx, download, page, redirect
@@ -31,7 +38,8 @@ def save(c: Ctx, category: str, threshold: float) -> dict[str, float]:
     stored = put_thresholds(c.client, c.settings, {category: threshold}, c.username)
     c.record("thresholds_change", category, old=before.current, new=threshold,
              queue_before=before.queue_now, queue_after=before.queue_candidate,
-             precision_expected=before.precision_candidate)
+             precision_expected=before.precision_candidate,
+             model_default=before.model_default)
     return stored
 
 
@@ -39,13 +47,16 @@ def save(c: Ctx, category: str, threshold: float) -> dict[str, float]:
 def thresholds_page(request: Request, category: str | None = None,
                     candidate: Annotated[float | None, Query(ge=0.0, le=1.0)] = None) -> Response:
     c = ctx(request)
-    current = get_thresholds(c.client, c.settings)
+    defaults = model_defaults(c.settings)
+    stored = stored_thresholds(c.client, c.settings)
+    current = {cat: stored.get(cat, defaults[cat].threshold) for cat in CATEGORIES}
     chosen = category if category in CATEGORIES else None
     shown = None
     if chosen is not None and candidate is not None:
         shown = tuning.preview(c.client, c.settings, chosen, candidate)
     return page(request, "thresholds.html", {
-        "current": current, "chosen": chosen, "candidate": candidate, "preview": shown,
+        "current": current, "defaults": defaults, "admin_set": set(stored),
+        "chosen": chosen, "candidate": candidate, "preview": shown,
         "decided": tuning.decided_counts(c.client, c.settings),
         "saved": request.query_params.get("saved"),
     })
@@ -64,8 +75,9 @@ def _chart(request: Request, category: str, kind: str, candidate: float | None,
     tuning.check(category)
     data = tuning.curve(c.client, c.settings, category)
     current = get_thresholds(c.client, c.settings)[category]
+    default = model_defaults(c.settings)[category].threshold
     draw = plots.pr_curve if kind == "pr" else plots.histogram
-    body = plots.png(draw(data, current, candidate))
+    body = plots.png(draw(data, current, candidate, default))
     return download(body, "image/png", f"{category}-{kind}.png", inline=not attachment)
 
 
@@ -89,10 +101,16 @@ class ThresholdIn(BaseModel):
 
 @router.get("/api/admin/thresholds", name="api_admin_thresholds", tags=["admin"])
 def api_thresholds(request: Request) -> dict[str, Any]:
-    """Current thresholds, and per category the precision/recall curve from decisions."""
+    """Current thresholds, the model's defaults (with their validation precision and recall),
+    which categories an admin set, and per category the precision/recall curve from
+    decisions."""
     c = ctx(request)
     curves = {cat: tuning.curve(c.client, c.settings, cat) for cat in CATEGORIES}
-    return {"thresholds": get_thresholds(c.client, c.settings),
+    defaults = model_defaults(c.settings)
+    stored = stored_thresholds(c.client, c.settings)
+    return {"thresholds": {cat: stored.get(cat, defaults[cat].threshold) for cat in CATEGORIES},
+            "model_defaults": {cat: d.as_dict() for cat, d in defaults.items()},
+            "admin_set": sorted(stored),
             "curves": {cat: {"thresholds": d.thresholds, "precision": d.precision,
                              "recall": d.recall, "confirmed": d.positives,
                              "dismissed": d.negatives, "decided": d.decided}

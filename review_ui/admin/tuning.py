@@ -5,7 +5,10 @@ over the items index. For one category, an item is a *positive* when an analyst
 confirmed or escalated it with that category, and a *negative* when it was dismissed;
 items confirmed under another category say nothing about this one and are left out.
 Histograms use 0.01-wide buckets (aggregations, no scripts); the figures shown for a
-chosen threshold are exact ``range`` counts, the same query the queue runs.
+chosen threshold are exact ``range`` counts, the same query the queue runs. Each
+category's model default (``harmwatch.documents.model_defaults``: chosen on the model's
+validation split, with its precision and recall there) is shown beside these figures,
+which come from this programme's own decisions.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from harmwatch.contract import CATEGORIES
-from harmwatch.documents import get_thresholds, items_alias, queue_filter
+from harmwatch.documents import get_thresholds, items_alias, model_defaults, queue_filter
 from harmwatch.settings import Settings
 from review_ui.review import ReviewError
 
@@ -128,6 +131,7 @@ class Preview:
     recall_current: float | None
     recall_candidate: float | None
     decided_above_candidate: int
+    model_default: float | None = None  # the text model's default (model.json)
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "windows": {str(k): v for k, v in self.windows.items()}}
@@ -168,4 +172,5 @@ def preview(client: Elasticsearch, settings: Settings, category: str,
     return Preview(category, current[category], candidate,
                    _queue_count(client, settings, current, None),
                    _queue_count(client, settings, proposed, None), windows,
-                   p_now, p_new, r_now, r_new, decided)
+                   p_now, p_new, r_now, r_new, decided,
+                   model_defaults(settings)[category].threshold)

@@ -119,3 +119,19 @@ THREADS: tuple[DemoThread, ...] = (
 )
 
 PAGE_SIZE = 5
+
+# What an analyst would say of each harmful demo post (every other post is harmless): the
+# demo's truth, against which tests/test_demo_truth.py checks the shipped text model.
+HARMFUL: dict[int, tuple[str, ...]] = {
+    402: ("grooming",),
+    404: ("grooming",),
+    405: ("bullying",),
+    406: ("self_harm",),
+    407: ("self_harm",),
+    409: ("bullying",),
+    410: ("grooming",),
+    502: ("sexual_exploitation",),
+    504: ("sexual_exploitation",),
+    506: ("trafficking",),
+    507: ("trafficking",),
+}

@@ -26,12 +26,22 @@ class Rule:
     category: str
     weight: float
     pattern: re.Pattern[str]
+    urgent: bool = False  # a hit alone puts the post on the self-harm path
 
 
 @dataclass(frozen=True)
 class RuleSet:
     version: str
     rules: tuple[Rule, ...]
+
+    @property
+    def urgent_rule_ids(self) -> frozenset[str]:
+        """Rules whose hit alone marks a post urgent (see ``rules.yaml``)."""
+        return frozenset(r.rule_id for r in self.rules if r.urgent)
+
+    def is_urgent(self, hits: list[RuleHit]) -> bool:
+        urgent = self.urgent_rule_ids
+        return any(hit.rule_id in urgent for hit in hits)
 
     def match(self, original: str, norm: Normalized) -> list[RuleHit]:
         """Every rule hit in the post, spans on ``original``; a rule fires once per span."""
@@ -71,5 +81,6 @@ def load_rules(path: Path = DEFAULT_RULES) -> RuleSet:
                 pattern = re.compile(rf"(?<![\w']){source}(?![\w'])", re.IGNORECASE)
             except re.error as exc:
                 raise ValueError(f"{path}: rule {entry['id']}: bad pattern {source!r}: {exc}") from exc
-            rules.append(Rule(entry["id"], entry["category"], float(entry["weight"]), pattern))
+            rules.append(Rule(entry["id"], entry["category"], float(entry["weight"]), pattern,
+                              urgent=bool(entry.get("urgent", False))))
     return RuleSet(version=str(data["version"]), rules=tuple(rules))
