@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harmwatch.documents import get_thresholds
+from harmwatch.documents import get_thresholds, put_thresholds
 from harmwatch.search import es_client
 from review_ui import audit, review
 from review_ui.indices import audit_alias
@@ -50,6 +50,8 @@ def test_curve_counts_decisions(app, logins, seeded):  # noqa: F811
 
 def test_preview_equals_queue_after_saving(app, logins, admin_env, seeded):  # noqa: F811
     csrf = as_role(app, logins["admin"])
+    # From a known threshold, not the shipped model's default (which moves with retraining).
+    put_thresholds(es_client(admin_env), admin_env, {"grooming": 0.5}, user="test")
     before = _queue_total(admin_env)
     preview = app.get("/api/admin/thresholds/preview",
                       params={"category": "grooming", "threshold": 0.4}).json()

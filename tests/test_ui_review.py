@@ -35,6 +35,7 @@ def test_queue_applies_thresholds_and_bank_matches(services, app_client):
     below = seed_one(services, source=source, scores=LOW | {"violence": 0.2})
     matched = seed_one(services, source=source, scores=LOW | {"violence": 0.1}, match=True,
                        media=[samples.png_bytes(1)])
+    put_thresholds(es, services, {"violence": 0.6}, user="test")  # not the model's default
     ids = [i["item_id"] for i in _queue(es, services, source=source).items]
     assert matched["item_id"] == ids[0], "a bank match comes first"
     assert set(ids) == {above["item_id"], matched["item_id"]}
