@@ -79,27 +79,26 @@ def assign_splits(decisions: list[dict]) -> list[dict]:
     return out
 
 
-def score_with(model_dir: Path, rows: list[dict], threads: int | None) -> np.ndarray:
-    """Calibrated scores of ``rows`` under the model in ``model_dir``, as the analyzer scores."""
+def score_with(model_dir: Path, sets: dict[str, list[dict]], threads: int | None) -> dict[str, np.ndarray]:
+    """Calibrated scores of every set under the model in ``model_dir`` (loaded once), as the
+    analyzer scores them."""
     from classifiers.text import TextClassifier
 
     clf = TextClassifier.load(model_dir, threads=threads)
-    return np.array([[a.scores[c] for c in CATEGORIES] for a in clf.classify([r["text"] for r in rows])])
+    return {name: np.array([[a.scores[c] for c in CATEGORIES]
+                            for a in clf.classify([r["text"] for r in rows])])
+            for name, rows in sets.items()}
 
 
 def compare(current: Path, candidate: Path, eval_sets: dict[str, list[dict]],
             threads: int | None) -> dict:
     """Macro metrics of both models on every non-empty evaluation set, at their own defaults."""
-    report: dict[str, dict] = {}
-    for name, rows in eval_sets.items():
-        if not rows:
-            continue
-        labels = label_matrix(rows)
-        report[name] = {
-            which: category_metrics(score_with(path, rows, threads), labels,
-                                    load_artefacts(path).thresholds)["macro"]
-            for which, path in (("current", current), ("candidate", candidate))
-        }
+    sets = {name: rows for name, rows in eval_sets.items() if rows}
+    report: dict[str, dict] = {name: {} for name in sets}
+    for which, path in (("current", current), ("candidate", candidate)):
+        thresholds = load_artefacts(path).thresholds
+        for name, scores in score_with(path, sets, threads).items():
+            report[name][which] = category_metrics(scores, label_matrix(sets[name]), thresholds)["macro"]
     return report
 
 

@@ -48,6 +48,7 @@ from classifiers.text.artefacts import (
 from classifiers.text.combine import Calibrator
 from classifiers.text.encoder import Encoder, mean_pool, set_threads, transformer_layers
 from classifiers.text.evaluation import LabelledPost, average_precision, evaluate
+from classifiers.text.evaluation import label_matrix as posts_label_matrix
 from classifiers.text.language import normalize_and_detect
 from classifiers.text.rules import RuleSet, evidence, load_rules
 from harmwatch.contract import CATEGORIES
@@ -88,8 +89,8 @@ def log(message: str) -> None:
 
 
 def label_matrix(rows: list[dict]) -> np.ndarray:
-    return np.array([[c in r.get("labels", []) for c in CATEGORIES] for r in rows],
-                    dtype=np.float32).reshape(len(rows), len(CATEGORIES))
+    """(n, C) float32 labels of corpus rows (``evaluation.label_matrix`` on the same posts)."""
+    return posts_label_matrix(as_labelled(rows)).astype(np.float32)
 
 
 def as_labelled(rows: list[dict]) -> list[LabelledPost]:
@@ -494,8 +495,7 @@ def train(corpus: Path | None = None, out_dir: Path = DEFAULT_MODEL_DIR,
         candidates["finetuned"] = make_candidate(
             "finetuned", top_probabilities(top_model, feats["validation"], n_val), feats["validation"],
             y["validation"])
-    for s in feats.values():
-        s.hidden = None if s is feats["train"] else s.hidden  # free the training cache early
+    feats["train"].hidden = None  # free the training cache (~1 GB) before scoring the rest
     validation = {n: summary(evaluate(as_labelled(splits["validation"]), c.val_scores, c.threshold_values,
                                       feats["validation"].languages))
                   for n, c in candidates.items()}

@@ -108,7 +108,10 @@ def current_thresholds(model_defaults: dict[str, float]) -> tuple[dict[str, floa
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from classifiers.text.evaluation import EvalSetError, evaluate, read_labelled, render_report
+    from harmwatch.contract import CATEGORIES
 
     try:
         posts = read_labelled(args.file)
@@ -126,17 +129,11 @@ def run_eval(args: argparse.Namespace) -> int:
         engine = TextClassifier.load(args.model_dir, threads=args.threads, quantize=args.int8)
         defaults = engine.artefacts.thresholds
     if args.thresholds == "model" or args.rules_only:
-        from harmwatch.contract import CATEGORIES
-
         thresholds = defaults or dict.fromkeys(CATEGORIES, 0.5)
         source = "model defaults" if defaults else "0.5 (rules only)"
     else:
         thresholds, source = current_thresholds(defaults)
     analyses = engine.classify([p.text for p in posts])
-    import numpy as np
-
-    from harmwatch.contract import CATEGORIES
-
     scores = np.array([[a.scores.get(c, 0.0) for c in CATEGORIES] for a in analyses])
     report = evaluate(posts, scores, thresholds, [a.language for a in analyses],
                       [a.urgent for a in analyses])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -34,9 +35,9 @@ class RuleSet:
     version: str
     rules: tuple[Rule, ...]
 
-    @property
+    @cached_property
     def urgent_rule_ids(self) -> frozenset[str]:
-        """Rules whose hit alone marks a post urgent (see ``rules.yaml``)."""
+        """Rules whose hit alone marks a post urgent (see ``rules.yaml``); built once, read per post."""
         return frozenset(r.rule_id for r in self.rules if r.urgent)
 
     def is_urgent(self, hits: list[RuleHit]) -> bool:
