@@ -60,8 +60,10 @@ class FeedSpider(SourceSpider):
             self._nothing_read(response, parsed.get("bozo_exception"))
             return
         language = parsed.feed.get("language")
+        # An Atom feed's <author> is every entry's author unless the entry names its own.
+        feed_author = parsed.feed.get("author_detail") or {}
         for entry in parsed.entries:
-            yield self._entry(response, entry, language)
+            yield self._entry(response, entry, language, feed_author)
         next_pages = [link.get("href") for link in parsed.feed.get("links", [])
                       if link.get("rel") == "next" and link.get("href")]
         yield from self.follow_all(next_pages[:1], response, self.parse)
@@ -75,11 +77,14 @@ class FeedSpider(SourceSpider):
         self.logger.warning("%s: %d bytes but no feed entries (%s)", response.url,
                             len(response.body), why or "not a feed feedparser knows")
 
-    def _entry(self, response: Response, entry: Any, language: str | None) -> Any:
+    def _entry(self, response: Response, entry: Any, language: str | None,
+               feed_author: dict[str, Any]) -> Any:
         link = entry.get("link")
         title = html_to_text(entry.get("title") or "") or None
         author = entry.get("author_detail") or {}
         name = author.get("name") or entry.get("author")
+        if not name:
+            author, name = feed_author, feed_author.get("name")
         published = _when(entry.get("published_parsed") or entry.get("created_parsed"))
         updated = _when(entry.get("updated_parsed"))
         return self.make_post(
@@ -105,17 +110,19 @@ class FeedSpider(SourceSpider):
         if not isinstance(items, list) or not items:
             self._nothing_read(response, "JSON Feed without items")
             return
+        feed_authors = feed.get("authors") or ([feed["author"]] if feed.get("author") else [])
         for item in items:
             if not isinstance(item, dict):
                 self.skip("unsupported_type")
                 continue
-            yield self._json_item(response, item, feed.get("language"))
+            yield self._json_item(response, item, feed.get("language"), feed_authors)
         if isinstance(feed.get("next_url"), str):
             yield from self.follow_all([feed["next_url"]], response, self.parse)
 
-    def _json_item(self, response: Response, item: dict[str, Any], language: str | None
-                   ) -> Any:
-        authors = item.get("authors") or ([item["author"]] if item.get("author") else [])
+    def _json_item(self, response: Response, item: dict[str, Any], language: str | None,
+                   feed_authors: list[Any]) -> Any:
+        authors = (item.get("authors") or ([item["author"]] if item.get("author") else [])
+                   or feed_authors)
         author = authors[0] if authors and isinstance(authors[0], dict) else {}
         url = item.get("url") or item.get("external_url")
         title = item.get("title") or None

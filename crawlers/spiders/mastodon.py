@@ -111,8 +111,10 @@ class MastodonSpider(SourceSpider):
         for media in attachments:
             url = media.get("url") or media.get("remote_url")
             kind = media.get("type")
-            if kind == "unknown" and url:
-                kind = _kind_by_extension(url)
+            if kind == "unknown":
+                # The local URL of an unprocessed file is often an extension-less proxy.
+                url, kind = next(((u, k) for u in (media.get("url"), media.get("remote_url"))
+                                  if u and (k := _kind_by_extension(u))), (url, None))
             if url and kind == "image":
                 images.append(url)
             elif url and kind in ("video", "gifv", "audio"):
