@@ -237,6 +237,28 @@ def test_feed_charset_from_http_and_raw_ampersand(spider: Any) -> None:
     assert post.image_urls == ["http://127.0.0.1:9/i.jpg?a=1&b=2"]
 
 
+@pytest.mark.parametrize("spider", ["s-rss"], indirect=True)
+def test_atom03_and_dcterms_dates(spider: Any) -> None:
+    atom03 = ('<feed version="0.3" xmlns="http://purl.org/atom/ns#"><entry><id>a</id>'
+              '<title>T</title><issued>2003-12-31T10:14:55Z</issued>'
+              '<modified>2004-01-01T10:14:55Z</modified></entry></feed>')
+    dcterms = ('<rss version="2.0" xmlns:dcterms="http://purl.org/dc/terms/"><channel><item>'
+               '<guid>d</guid><title>T</title><dcterms:issued>2003-12-31T10:14:55Z'
+               '</dcterms:issued></item></channel></rss>')
+    [a] = [p for p in spider.parse(_html(f"{BASE}/a.xml", atom03)) if isinstance(p, PostItem)]
+    assert a.published_at.isoformat() == "2003-12-31T10:14:55+00:00"
+    assert a.edited_at.isoformat() == "2004-01-01T10:14:55+00:00"
+    [d] = [p for p in spider.parse(_html(f"{BASE}/d.xml", dcterms)) if isinstance(p, PostItem)]
+    assert d.published_at.isoformat() == "2003-12-31T10:14:55+00:00"
+
+
+@pytest.mark.parametrize("spider", ["s-tg"], indirect=True)
+def test_a_page_without_posts_is_counted(spider: Any) -> None:
+    assert list(spider.parse(_html(f"{BASE}/s/kenh_mau", "<html><body>Log in</body></html>"))
+                ) == []
+    assert _stats(spider)["harmwatch/skipped/page_without_posts"] == 1
+
+
 # -- the summary -----------------------------------------------------------------------
 def test_summary_lists_every_skip_with_its_reason() -> None:
     summary = CrawlSummary.from_stats("s", {

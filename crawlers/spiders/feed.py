@@ -85,8 +85,10 @@ class FeedSpider(SourceSpider):
         name = author.get("name") or entry.get("author")
         if not name:
             author, name = feed_author, feed_author.get("name")
-        published = _when(entry.get("published_parsed") or entry.get("created_parsed"))
-        updated = _when(entry.get("updated_parsed"))
+        # dict.get: FeedParserDict.get maps a missing ``updated`` to ``published`` (with a
+        # DeprecationWarning), which would make every entry look edited-at-publication.
+        published = _when(dict.get(entry, "published_parsed") or entry.get("created_parsed"))
+        updated = _when(dict.get(entry, "updated_parsed"))
         return self.make_post(
             response,
             entry.get("id") or link or _fallback_id(title, entry.get("published")),

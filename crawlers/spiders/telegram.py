@@ -56,7 +56,10 @@ class TelegramSpider(SourceSpider):
     def parse(self, response: Response) -> Iterator[Any]:
         self.count_page()
         ids = []
-        for message in response.css(".tgme_widget_message[data-post]"):
+        messages = response.css(".tgme_widget_message[data-post]")
+        if not messages and "before" not in response.meta:
+            self.skip("page_without_posts")  # the newest page, empty: a changed layout?
+        for message in messages:
             item = self._post(response, message)
             if item is None:
                 self.skip("unsupported_type")

@@ -59,7 +59,10 @@ class XenForoSpider(SourceSpider):
     def _thread_links(self, response: Response) -> list[str]:
         """Each thread row's first page, once; rows with no thread route are counted."""
         urls: dict[str, None] = {}
-        for row in response.css(".structItem--thread"):
+        rows = response.css(".structItem--thread")
+        if not rows:
+            self.skip("page_without_posts")  # a changed layout, a login wall, an empty forum
+        for row in rows:
             hrefs = [response.urljoin(h) for h in row.css(".structItem-title a::attr(href)")
                      .getall()]
             roots = [root for h in hrefs if (root := thread_root(h))]
@@ -74,7 +77,10 @@ class XenForoSpider(SourceSpider):
         match = THREAD_ROUTE.match(response.url)
         thread_id = match.group("id") if match else None
         title = node_text(response.css("h1.p-title-value")) or None
-        for message in response.css("article.message"):
+        messages = response.css("article.message")
+        if not messages:
+            self.skip("page_without_posts")
+        for message in messages:
             if not message.attrib.get("data-content", "").startswith("post-"):
                 self.skip("unsupported_type")  # ads, deleted or ignored-member stubs
                 continue
