@@ -252,6 +252,17 @@ def test_atom03_and_dcterms_dates(spider: Any) -> None:
     assert d.published_at.isoformat() == "2003-12-31T10:14:55+00:00"
 
 
+@pytest.mark.parametrize("spider", ["s-rss"], indirect=True)
+def test_items_without_channel_and_descriptions_as_elements(spider: Any) -> None:
+    bare = '<rss version="2.0"><item><guid>b</guid><description>d</description></item></rss>'
+    markup = ('<rss version="2.0"><channel><item><guid>m</guid><description><p>Hello '
+              '<b>child</b> element</p></description></item></channel></rss>')
+    for body, text in ((bare, "d"), (markup, "Hello child element")):
+        [post] = [p for p in spider.parse(_html(f"{BASE}/f.xml", body))
+                  if isinstance(p, PostItem)]
+        assert post.text == text
+
+
 @pytest.mark.parametrize("spider", ["s-tg"], indirect=True)
 def test_a_page_without_posts_is_counted(spider: Any) -> None:
     assert list(spider.parse(_html(f"{BASE}/s/kenh_mau", "<html><body>Log in</body></html>"))
