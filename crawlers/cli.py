@@ -33,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from crawlers.sources import SourceError, default_paths, load_all
 
-    files = args.files or default_paths(get_settings().var_dir)
+    # Resolved here, from the caller's directory: the crawl job runs from the checkout.
+    files = ([path.expanduser().resolve() for path in args.files] if args.files
+             else default_paths(get_settings().var_dir))
     try:
         sources = load_all(files)
     except SourceError as exc:

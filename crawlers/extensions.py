@@ -7,12 +7,14 @@ lines: a progress line every few seconds and one summary per source.
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from scrapy import signals
 from scrapy.crawler import Crawler
 from twisted.internet import task
+
+from crawlers.stats import skipped_counts
 
 
 @dataclass
@@ -30,6 +32,7 @@ class CrawlSummary:
     ssrf_blocked: int = 0
     robots_disallowed: int = 0
     pauses: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
     finish_reason: str = ""
     seconds: float = 0.0
 
@@ -54,6 +57,7 @@ class CrawlSummary:
             ssrf_blocked=get("harmwatch/ssrf_blocked"),
             robots_disallowed=get("robotstxt/forbidden"),
             pauses=get("harmwatch/host_pauses"),
+            skipped=skipped_counts(stats),
             finish_reason=str(stats.get("finish_reason", "")),
             seconds=round(float(elapsed), 2),
         )
@@ -64,7 +68,14 @@ class CrawlSummary:
                 f"(refused {self.media_refused}, failed {self.media_failed}) · "
                 f"errors {self.errors} · not published {self.publish_failed} · "
                 f"blocked {self.ssrf_blocked} · robots {self.robots_disallowed} · "
-                f"{self.seconds}s ({self.finish_reason})")
+                f"skipped {self.skipped_line()} · {self.seconds}s ({self.finish_reason})")
+
+    def skipped_line(self) -> str:
+        """``3 (duplicate 2, no_text 1)``: every skip with its reason."""
+        if not self.skipped:
+            return "0"
+        reasons = ", ".join(f"{reason} {count}" for reason, count in self.skipped.items())
+        return f"{sum(self.skipped.values())} ({reasons})"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -12,6 +12,11 @@ from datetime import datetime
 
 from harmwatch.contract import Author, CrawledPost, CrawlProvenance, MediaItem
 
+# Scrapy stats key prefix of things a crawl read but did not publish, one key per reason
+# (``harmwatch/skipped/duplicate``...): summed into the crawl summary and crawl-stats.
+SKIP_PREFIX = "harmwatch/skipped/"
+MEDIA_REF_NOT_FETCHED = "not fetched: video or audio, kept as a reference"
+
 
 @dataclass(repr=False)
 class PostItem:
@@ -37,6 +42,9 @@ class PostItem:
     edited_at: datetime | None = None
     language_hint: str | None = None
     image_urls: list[str] = field(default_factory=list)
+    # Video and voice URLs: recorded in the message as media not fetched (the analyzer
+    # reads images only), so an analyst sees the post had them.
+    media_refs: list[str] = field(default_factory=list)
     # Filled by the pipelines.
     content_hash: str = ""
     version: int = 1
@@ -64,7 +72,8 @@ class PostItem:
             language_hint=self.language_hint,
             title=self.title,
             text=self.text,
-            media=self.media or [MediaItem(url=u) for u in self.image_urls],
+            media=[*(self.media or [MediaItem(url=u) for u in self.image_urls]),
+                   *(MediaItem(url=u, error=MEDIA_REF_NOT_FETCHED) for u in self.media_refs)],
             snapshot_ref=self.snapshot_ref,
             provenance=CrawlProvenance(
                 crawler=self.crawler,

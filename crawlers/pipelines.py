@@ -21,10 +21,10 @@ from scrapy.http import Response
 from scrapy.pipelines.media import MediaPipeline
 from twisted.python.failure import Failure
 
-from crawlers.items import PostItem
+from crawlers.items import SKIP_PREFIX, PostItem
 from crawlers.media import describe, image_problem
 from crawlers.state import CrawlState, state_dir
-from crawlers.stats import record_published
+from crawlers.stats import record_published, skipped_counts
 from harmwatch.blobstore import BlobError, get_blob_store, ref_for
 from harmwatch.contract import MediaItem, content_hash, utcnow
 from harmwatch.kafka import make_producer
@@ -35,6 +35,24 @@ logger = logging.getLogger(__name__)
 
 def _hw(crawler: Crawler) -> Settings:
     return crawler.settings["HARMWATCH_SETTINGS"]
+
+
+class EmptyPostPipeline:
+    """Drops posts with neither text nor media, counted as skipped ``no_text``: a post
+    whose content we could not read must show up in the summary, not pass as empty."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> EmptyPostPipeline:
+        return cls(crawler)
+
+    def process_item(self, item: PostItem) -> PostItem:
+        if item.text.strip() or item.image_urls or item.media_refs or item.title:
+            return item
+        self.crawler.stats.inc_value(f"{SKIP_PREFIX}no_text")
+        raise DropItem(f"post {item.post_id} has no text and no media", log_level="DEBUG")
 
 
 class IncrementalPipeline:
@@ -57,9 +75,10 @@ class IncrementalPipeline:
         return cls(crawler)
 
     def process_item(self, item: PostItem) -> PostItem:
-        item.content_hash = content_hash(item.text, item.image_urls)
+        item.content_hash = content_hash(item.text, [*item.image_urls, *item.media_refs])
         identity = (item.source, item.post_id, item.content_hash)
         if identity in self._this_crawl:
+            self.crawler.stats.inc_value(f"{SKIP_PREFIX}duplicate")
             raise DropItem(f"post {item.post_id} seen twice in this crawl", log_level="DEBUG")
         self._this_crawl.add(identity)
         last = self.state.last(item.source, item.post_id)
@@ -281,4 +300,5 @@ class KafkaPublishPipeline:
         self.state.close()
         source = self.crawler.settings["HARMWATCH_SOURCE"]
         record_published(self.settings, self.crawler.settings.get("HARMWATCH_JOB_ID", ""),
-                         source.id, self.published_per_day)
+                         source.id, self.published_per_day,
+                         skipped_counts(self.crawler.stats.get_stats()))

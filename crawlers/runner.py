@@ -30,8 +30,10 @@ def crawl(source_ids: list[str], *, settings: Settings, sources_files: list[Path
         spec_path, summary_path = Path(tmp) / "spec.json", Path(tmp) / "summary.json"
         spec = {
             "source_ids": source_ids,
-            "sources_files": [str(p) for p in sources_files],
-            "settings": settings.model_dump(mode="json", exclude_unset=False),
+            # Absolute before the child starts in the checkout: a relative path means the
+            # caller's directory, not the child's.
+            "sources_files": [str(Path(p).expanduser().resolve()) for p in sources_files],
+            "settings": _absolute_paths(settings),
             "scrapy": scrapy or {},
             "summary_path": str(summary_path),
         }
@@ -48,3 +50,13 @@ def crawl(source_ids: list[str], *, settings: Settings, sources_files: list[Path
                                 f"status {result.returncode}\n{tail}".rstrip())
         data = json.loads(summary_path.read_text(encoding="utf-8"))
     return [CrawlSummary(**row) for row in data]
+
+
+def _absolute_paths(settings: Settings) -> dict[str, Any]:
+    """The settings for the child, their relative paths made absolute from here."""
+    dumped = settings.model_dump(mode="json", exclude_unset=False)
+    for name in dumped:
+        value = getattr(settings, name)
+        if isinstance(value, Path):
+            dumped[name] = str(value.expanduser().resolve())
+    return dumped

@@ -51,6 +51,7 @@ DOWNLOADER_MIDDLEWARES = {
     "crawlers.middlewares.HostPauseMiddleware": 560,
 }
 ITEM_PIPELINES = {
+    "crawlers.pipelines.EmptyPostPipeline": 50,
     "crawlers.pipelines.IncrementalPipeline": 100,
     "crawlers.pipelines.BlobMediaPipeline": 200,
     "crawlers.pipelines.SnapshotPipeline": 300,

@@ -15,9 +15,11 @@ import json
 import logging
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from elasticsearch import ApiError, TransportError
 
+from crawlers.items import SKIP_PREFIX
 from crawlers.state import state_dir
 from harmwatch.contract import utcnow
 from harmwatch.documents import (
@@ -33,15 +35,40 @@ from harmwatch.settings import Settings
 logger = logging.getLogger(__name__)
 
 
+# Scrapy's own stats of requests it filtered, under the reason the summary gives them.
+_SCRAPY_SKIPS = {"offsite/filtered": "offsite", "dupefilter/filtered": "duplicate_page",
+                 "harmwatch/ssrf_blocked": "off_allow_list"}
+
+
+def skipped_counts(stats: dict[str, Any]) -> dict[str, int]:
+    """What a crawl read (or was led to) but did not publish, per reason."""
+    skipped = {key.removeprefix(SKIP_PREFIX): int(value) for key, value in stats.items()
+               if key.startswith(SKIP_PREFIX) and value}
+    for key, reason in _SCRAPY_SKIPS.items():
+        if stats.get(key):
+            skipped[reason] = skipped.get(reason, 0) + int(stats[key])
+    return dict(sorted(skipped.items()))
+
+
 def record_published(settings: Settings, crawl_job_id: str, source: str,
-                     per_day: Counter[str]) -> bool:
-    """Write this job's counts for ``source`` (and any left pending); False if they wait."""
+                     per_day: Counter[str], skipped: dict[str, int] | None = None) -> bool:
+    """Write this job's counts for ``source`` (and any left pending); False if they wait.
+
+    What was skipped, and why, goes on the document of the day the crawl ended (one is
+    written for that day even when nothing was published, so skips are never lost).
+    """
     pending = _pending_dir(settings)
-    if per_day:
+    today = utcnow().date().isoformat()
+    if per_day or skipped:
         pending.mkdir(parents=True, exist_ok=True)
+        days = dict(per_day)
+        if skipped:
+            days.setdefault(today, 0)
         docs = [{"crawl_job_id": crawl_job_id, "source": source, "day": day,
-                 "published": count, "recorded_at": utcnow().isoformat()}
-                for day, count in sorted(per_day.items())]
+                 "published": count, "recorded_at": utcnow().isoformat(),
+                 **({"skipped": skipped, "skipped_total": sum(skipped.values())}
+                    if skipped and day == today else {})}
+                for day, count in sorted(days.items())]
         (pending / f"{crawl_job_id}-{source}.json").write_text(json.dumps(docs),
                                                                encoding="utf-8")
     return flush_pending(settings)

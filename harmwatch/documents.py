@@ -165,6 +165,10 @@ CRAWL_STATS_MAPPING: dict[str, Any] = {
         "day": {"type": "date", "format": "strict_date"},
         "published": {"type": "long"},
         "recorded_at": _DATE,
+        # Items and pages read but not published, per reason (duplicate, no_text, ...):
+        # the reasons are open-ended, their counts always longs.
+        "skipped": {"type": "object", "dynamic": True},
+        "skipped_total": {"type": "long"},
     },
 }
 

@@ -27,6 +27,7 @@ from harmwatch.contract import CrawledPost
 from harmwatch.settings import Settings
 
 SITES = Path(__file__).parent / "fixtures" / "sites"
+REAL = Path(__file__).parent / "fixtures" / "real"
 ROBOTS = "User-agent: *\nDisallow: /hostile/private/\n"
 
 
@@ -206,6 +207,26 @@ def telegram_routes(server: FixtureServer) -> None:
         return server.static(f"/telegram/{name}")
 
     server.routes["/s/kenh_phuhuynh"] = channel
+
+
+def real_routes(server: FixtureServer) -> None:
+    """The captured files of ``tests/fixtures/real`` under ``/real/``, each with the
+    Content-Type its manifest entry gives (the HTTP charset is part of some cases); the
+    Mastodon capture answers the public timeline, then an empty page."""
+    manifest = yaml.safe_load((REAL / "expected.yaml").read_text(encoding="utf-8"))
+    types = {entry["file"]: entry.get("content_type", "application/xml")
+             for entry in manifest["files"]}
+
+    def static(query: dict[str, list[str]], hits: int) -> Reply:
+        name = query["_path"][0].removeprefix("/real/")
+        if name not in types:
+            return Reply(404, "not in the manifest")
+        return Reply(200, (REAL / name).read_bytes(), types[name])
+
+    timeline = (REAL / "mastodon" / "public-timeline.json").read_bytes()
+    server.routes["/real/*"] = static
+    server.routes["/api/v1/timelines/public"] = lambda q, h: Reply(
+        200, b"[]" if "max_id" in q else timeline, "application/json; charset=utf-8")
 
 
 def start_fixture_server(*installers: Callable[[FixtureServer], None], port: int = 0

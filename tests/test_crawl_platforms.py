@@ -115,7 +115,8 @@ def test_mastodon_statuses_and_rate_limit(platform_crawl, site: FixtureServer) -
     assert grooming.author.name == "stranger@social.example"
     assert "113400000000000001" in statuses  # the boosted original, not the boost
     assert statuses["113500000000000001"].text == "CW: test\nvideo only"
-    assert statuses["113500000000000001"].media == []  # videos are not fetched
+    video = statuses["113500000000000001"].media  # videos are referenced, not fetched
+    assert len(video) == 1 and video[0].blob_ref is None and video[0].url.endswith(".mp4")
     assert statuses["113500000000000005"].media[0].blob_ref
     assert summaries["t-masto"].pauses >= 1  # X-RateLimit-Remaining: 0 was honoured
 

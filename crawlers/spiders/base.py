@@ -15,7 +15,7 @@ from parsel import Selector, SelectorList
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from crawlers.items import PostItem
+from crawlers.items import SKIP_PREFIX, PostItem
 from harmwatch.contract import utcnow
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class SourceSpider(scrapy.Spider):
         """A request for one more page, or None once the source's page budget is spent."""
         if self._pages_requested >= self.source.limits.max_pages:
             self.crawler.stats.inc_value("harmwatch/page_budget_reached")
+            self.skip("page_budget")
             return None
         self._pages_requested += 1
         return scrapy.Request(url, callback=callback, errback=self.on_error, **kwargs)
@@ -69,6 +70,14 @@ class SourceSpider(scrapy.Spider):
     def count_page(self) -> None:
         self.crawler.stats.inc_value("harmwatch/pages")
 
+    def skip(self, reason: str, count: int = 1) -> None:
+        """Count something not turned into a post, with why: nothing is dropped silently.
+
+        The reasons end up in the crawl summary and the crawl-stats document
+        (see :data:`crawlers.extensions.SKIP_PREFIX`).
+        """
+        self.crawler.stats.inc_value(f"{SKIP_PREFIX}{reason}", count)
+
     # -- items --------------------------------------------------------------------
     def make_post(self, response: Response, post_id: str, text: str, **fields: Any) -> PostItem:
         """A post read from ``response``, with the evidence of where and when."""
@@ -89,6 +98,7 @@ class SourceSpider(scrapy.Spider):
             fetched_at=utcnow(),
             language_hint=fields.pop("language_hint", None) or self.source.language,
             image_urls=[response.urljoin(u) for u in fields.pop("image_urls", []) if u],
+            media_refs=[response.urljoin(u) for u in fields.pop("media_refs", []) if u],
             **fields,
         )
 
@@ -109,7 +119,11 @@ def select(scope: Selector | SelectorList, expr: str) -> SelectorList:
 
 
 _BLOCK_TAGS = {"br", "p", "div", "li", "tr", "blockquote", "h1", "h2", "h3", "h4", "h5",
-               "h6", "pre", "ul", "ol", "table", "article", "section"}
+               "h6", "pre", "ul", "ol", "table", "article", "section", "header", "footer",
+               "aside", "nav", "figure", "figcaption", "dl", "dt", "dd", "hr", "details",
+               "summary", "caption", "thead", "tbody", "tfoot", "main", "address"}
+# Cells of a row stay on one line but must not run together ("Tải nhanhDự phòng").
+_CELL_TAGS = {"td", "th"}
 _SKIP_TAGS = {"script", "style", "template", "noscript"}
 
 
@@ -119,12 +133,16 @@ def _element_text(element: Any, parts: list[str]) -> None:
         return
     if tag in _BLOCK_TAGS:
         parts.append("\n")
+    elif tag in _CELL_TAGS:
+        parts.append(" ")
     parts.append(element.text or "")
     for child in element:
         _element_text(child, parts)
         parts.append(child.tail or "")
     if tag in _BLOCK_TAGS:
         parts.append("\n")
+    elif tag in _CELL_TAGS:
+        parts.append(" ")
 
 
 def node_text(nodes: SelectorList | Selector) -> str:

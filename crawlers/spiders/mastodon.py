@@ -19,6 +19,9 @@ from scrapy.http import Response
 from crawlers.spiders.base import SourceSpider, html_to_text, parse_time
 from harmwatch.contract import Author
 
+_EXTENSION_KINDS = {**dict.fromkeys(("jpg", "jpeg", "png", "gif", "webp", "avif", "bmp"),
+                                    "image"),
+                    **dict.fromkeys(("mp4", "webm", "mov", "m4v"), "video")}
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
@@ -58,7 +61,15 @@ class MastodonSpider(SourceSpider):
             self.crawler.stats.inc_value("harmwatch/errors")
             self.logger.warning("%s: not JSON", response.url)
             return
-        if not isinstance(statuses, list) or not statuses:
+        if not isinstance(statuses, list):
+            self.crawler.stats.inc_value("harmwatch/errors")
+            self.logger.warning("%s: JSON but not a list of statuses", response.url)
+            return
+        readable = [s for s in statuses if isinstance(s, dict) and s.get("id")]
+        if len(readable) < len(statuses):
+            self.skip("unsupported_type", len(statuses) - len(readable))
+        statuses = readable
+        if not statuses:
             return
         for status in statuses:
             yield self._post(response, status.get("reblog") or status)
@@ -74,8 +85,7 @@ class MastodonSpider(SourceSpider):
         account = status.get("account") or {}
         spoiler = status.get("spoiler_text") or ""
         text = html_to_text(status.get("content") or "")
-        images = [m.get("url") or m.get("remote_url") for m in status.get("media_attachments", [])
-                  if m.get("type") == "image"]
+        images, refs = self._attachments(status.get("media_attachments") or [])
         return self.make_post(
             response,
             status["id"],
@@ -86,5 +96,34 @@ class MastodonSpider(SourceSpider):
             published_at=parse_time(status.get("created_at")),
             edited_at=parse_time(status.get("edited_at")),
             language_hint=status.get("language"),
-            image_urls=[u for u in images if u],
+            image_urls=images,
+            media_refs=refs,
         )
+
+    def _attachments(self, attachments: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+        """Image URLs to fetch, and video/audio URLs to reference.
+
+        Servers that could not process a remote file mark it ``unknown`` and leave only
+        its ``remote_url``: kept when that URL names an image or a video by its
+        extension. Anything else is counted as skipped ``unsupported_media``.
+        """
+        images, refs = [], []
+        for media in attachments:
+            url = media.get("url") or media.get("remote_url")
+            kind = media.get("type")
+            if kind == "unknown":
+                # The local URL of an unprocessed file is often an extension-less proxy.
+                url, kind = next(((u, k) for u in (media.get("url"), media.get("remote_url"))
+                                  if u and (k := _kind_by_extension(u))), (url, None))
+            if url and kind == "image":
+                images.append(url)
+            elif url and kind in ("video", "gifv", "audio"):
+                refs.append(url)
+            else:
+                self.skip("unsupported_media")
+        return images, refs
+
+
+def _kind_by_extension(url: str) -> str | None:
+    suffix = url.lower().split("?", 1)[0].rsplit(".", 1)[-1]
+    return _EXTENSION_KINDS.get(suffix)
