@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,6 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="sources file (repeatable); default: crawlers/sources.yaml, "
                              "crawlers/sources.demo.yaml and <var_dir>/sources.yaml (the "
                              "review UI's), those that exist")
+    parser.add_argument("--summary-json", type=Path, default=None, metavar="FILE",
+                        help="also write the crawl summaries to FILE as JSON (a list, one "
+                             "object per source; docs/formats/reports.md), for programs that "
+                             "start crawls, such as the review UI's \"run now\"")
     parser.add_argument("--republish", action="store_true",
                         help="send unchanged posts again at their current version "
                              "(after resetting Kafka or the index; idempotent downstream)")
@@ -31,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crawlers.sources import SourceError, default_paths, load_all
+    from harmwatch.sources import SourceError, default_paths, load_all
 
     # Resolved here, from the caller's directory: the crawl job runs from the checkout.
     files = ([path.expanduser().resolve() for path in args.files] if args.files
@@ -55,11 +61,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"harmwatch crawl: unknown or missing source {', '.join(unknown) or '(none given)'}"
               f" (known: {known})", file=sys.stderr)
         return 2
-    return crawl_once(ids, files, args.republish)
+    summary_json = args.summary_json.expanduser().resolve() if args.summary_json else None
+    return crawl_once(ids, files, args.republish, summary_json)
 
 
-def crawl_once(ids: list[str], files: list[Path], republish: bool = False) -> int:
-    """Crawl and print the summary; non-zero if the job failed or posts went unpublished."""
+def crawl_once(ids: list[str], files: list[Path], republish: bool = False,
+               summary_json: Path | None = None) -> int:
+    """Crawl and print the summary; non-zero if the job failed or posts went unpublished.
+
+    ``summary_json`` receives the same summaries as JSON, written atomically, so a caller
+    reads them as data instead of parsing the printed lines.
+    """
     from crawlers.runner import CrawlJobError, crawl
 
     print(f"Crawling {', '.join(ids)} …", file=sys.stderr, flush=True)
@@ -71,7 +83,16 @@ def crawl_once(ids: list[str], files: list[Path], republish: bool = False) -> in
         return 1
     for summary in summaries:
         print(summary.line(), flush=True)
+    if summary_json:
+        write_summaries(summary_json, [summary.as_dict() for summary in summaries])
     return 1 if any(s.publish_failed for s in summaries) else 0
+
+
+def write_summaries(path: Path, summaries: list[dict]) -> None:
+    """Write the summaries as a JSON list, replacing ``path`` atomically (never half-written)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(summaries, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def due_sources(sources: dict, next_due: dict[str, float], now: float) -> list[str]:
@@ -90,7 +111,7 @@ def schedule(files: list[Path], republish: bool = False) -> int:
     each round, so edits apply without a restart (a broken edit keeps the last good set).
     Sources due together are crawled in one job; the next run of each is measured from
     the start of its last one."""
-    from crawlers.sources import SourceError, load_all
+    from harmwatch.sources import SourceError, load_all
 
     next_due: dict[str, float] = {}
     sources = load_all(files)

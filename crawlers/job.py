@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from crawlers.extensions import CrawlSummary
-from crawlers.sources import load_all
 from harmwatch.kafka import ensure_topics
 from harmwatch.settings import load_settings
+from harmwatch.sources import load_all
 
 
 def run(spec: dict[str, Any]) -> list[CrawlSummary]:

@@ -9,8 +9,8 @@ import time
 import pytest
 import yaml
 
-from crawlers.sources import load_sources
 from harmwatch.settings import REPO_ROOT
+from harmwatch.sources import load_sources
 from review_ui.admin.sources import admin_file
 from tests.admin_support import admin_env, app, as_role, logins  # noqa: F401
 

@@ -15,8 +15,8 @@ from scrapy.utils.test import get_crawler
 
 from crawlers.cli import due_sources, seconds_until_next
 from crawlers.middlewares import BlockedAddress, SSRFGuardMiddleware, is_public
-from crawlers.sources import load_sources
 from harmwatch.cli import main
+from harmwatch.sources import load_sources
 from tests.crawlers_support import write_sources
 
 ENTRIES = [

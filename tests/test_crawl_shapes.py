@@ -19,12 +19,12 @@ from scrapy.utils.test import get_crawler
 
 from crawlers.extensions import CrawlSummary
 from crawlers.items import MEDIA_REF_NOT_FETCHED, PostItem
-from crawlers.sources import load_sources
 from crawlers.spiders.base import html_to_text
 from crawlers.spiders.feed import FeedSpider
 from crawlers.spiders.mastodon import MastodonSpider
 from crawlers.spiders.telegram import TelegramSpider
 from crawlers.spiders.xenforo import XenForoSpider, thread_root
+from harmwatch.sources import load_sources
 from tests.crawlers_support import write_sources
 
 BASE = "http://127.0.0.1:9"

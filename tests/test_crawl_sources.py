@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from crawlers.sources import (
+from harmwatch.settings import REPO_ROOT
+from harmwatch.sources import (
     GenericSource,
     MastodonSource,
     SourceError,
@@ -15,7 +16,6 @@ from crawlers.sources import (
     parse_duration,
     parse_size,
 )
-from harmwatch.settings import REPO_ROOT
 from tests.crawlers_support import write_sources
 
 GOOD = [

@@ -79,8 +79,8 @@ def test_mastodon_link_header() -> None:
 
 
 def test_mastodon_timeline_urls() -> None:
-    from crawlers.sources import MastodonSource
     from crawlers.spiders.mastodon import MastodonSpider
+    from harmwatch.sources import MastodonSource
 
     def url(**fields: object) -> str:
         source = MastodonSource(id="m", kind="mastodon", instance="https://m.example/",

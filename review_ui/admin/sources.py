@@ -2,14 +2,15 @@
 
 Admins edit their own sources file, ``<var_dir>/sources.yaml`` (same format as
 ``crawlers/sources.yaml``, docs/formats/sources.md); the files shipped in ``crawlers/``
-are shown read-only. Every write is validated by :mod:`crawlers.sources` together with
-the other files (so an id defined twice is refused) before it atomically replaces the
-file; the crawl scheduler re-reads sources files each round, so a saved change applies
-without a restart.
+are shown read-only. Every write is validated by :mod:`harmwatch.sources` (the format,
+shared with the crawler) together with the other files (so an id defined twice is
+refused) before it atomically replaces the file; the crawl scheduler re-reads sources
+files each round, so a saved change applies without a restart.
 
 Status per source joins three records: the runs started here (``<var_dir>/admin/crawl-runs``,
-with exit status, summary line and output tail), the crawler's own state of published
-posts (``crawlers.state``), and the items indexed from the source.
+with exit status, the summary ``harmwatch crawl --summary-json`` wrote and the output tail),
+the crawl-stats documents, and the items indexed from the source. The UI meets the crawler
+only through that command, the sources format (:mod:`harmwatch.sources`) and Elasticsearch.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -34,18 +34,16 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from crawlers.sources import SourceError, default_paths, load_all
 from harmwatch.contract import utcnow
 from harmwatch.documents import crawl_stats_alias, items_alias
 from harmwatch.settings import REPO_ROOT, Settings
+from harmwatch.sources import SourceError, default_paths, load_all
 from review_ui.actions import Ctx
 from review_ui.admin.common import ctx, page, redirect
 from review_ui.review import NotVisible, ReviewError
 
 router = APIRouter()
 
-SUMMARY_LINE = re.compile(r"^\[(?P<source>[^\]]+)\] pages (?P<pages>\d+) · posts (?P<posts>\d+)"
-                          r".*errors (?P<errors>\d+)")
 TAIL_CHARS = 4000
 
 
@@ -262,7 +260,8 @@ def run_now(c: Ctx, source_id: str) -> dict[str, Any]:
         raise ReviewError(f"{source_id} is already being crawled (since {current['started_at']})")
     runs_dir(settings).mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex[:12]
-    command = [sys.executable, "-m", "harmwatch.cli", "crawl", source_id]
+    command = [sys.executable, "-m", "harmwatch.cli", "crawl", source_id,
+               "--summary-json", str(_summary_file(settings, run_id))]
     for path in files:
         command += ["--sources-file", str(path)]
     env = {**os.environ, "HARMWATCH_CONFIG": str(_settings_file(settings, run_id))}
@@ -287,11 +286,27 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _summary_file(settings: Settings, run_id: str) -> Path:
+    """Where ``harmwatch crawl --summary-json`` leaves the run's summaries for the UI."""
+    return runs_dir(settings) / f"{run_id}.summary.json"
+
+
+def _read_summary(settings: Settings, run: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's summary for its source, or None when the crawl ended before writing one."""
+    path = _summary_file(settings, run["run_id"])
+    try:
+        summaries = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    finally:
+        path.unlink(missing_ok=True)
+    return next((s for s in summaries if s.get("source") == run["source"]), None)
+
+
 def _finish(settings: Settings, run: dict[str, Any], process: subprocess.Popen[str]) -> None:
     """Wait for the crawl and record how it ended, with its summary and output tail."""
     output, _ = process.communicate()
-    summary = next((m.groupdict() for m in map(SUMMARY_LINE.match, output.splitlines()) if m),
-                   None)
+    summary = _read_summary(settings, run)
     (runs_dir(settings) / f"{run['run_id']}.settings.yaml").unlink(missing_ok=True)
     _write_run(settings, {**run, "status": "ok" if process.returncode == 0 else "failed",
                           "exit_code": process.returncode, "finished_at": utcnow().isoformat(),

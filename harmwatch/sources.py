@@ -3,7 +3,8 @@
 A sources file is YAML with a top-level ``sources:`` list. Each entry is validated
 here at load time; a bad entry is refused with the file, the entry (index and id) and
 the field named, so a typo never turns into a silent crawl of nothing. The format is
-documented in ``docs/formats/sources.md``.
+documented in ``docs/formats/sources.md``. It lives in ``harmwatch/`` because two stages
+read it: the crawler (what to crawl) and the review UI (admins edit and validate sources).
 """
 
 from __future__ import annotations
