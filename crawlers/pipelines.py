@@ -26,7 +26,7 @@ from crawlers.media import describe, image_problem
 from crawlers.state import CrawlState, state_dir
 from crawlers.stats import record_published, skipped_counts
 from harmwatch.blobstore import BlobError, get_blob_store, ref_for
-from harmwatch.contract import MediaItem, content_hash, utcnow
+from harmwatch.contract import MediaItem, utcnow
 from harmwatch.kafka import make_producer
 from harmwatch.settings import Settings
 
@@ -49,10 +49,11 @@ class EmptyPostPipeline:
         return cls(crawler)
 
     def process_item(self, item: PostItem) -> PostItem:
-        if item.text.strip() or item.image_urls or item.media_refs or item.title:
+        post = item.post
+        if post.text.strip() or item.image_urls or item.media_refs or post.title:
             return item
         self.crawler.stats.inc_value(f"{SKIP_PREFIX}no_text")
-        raise DropItem(f"post {item.post_id} has no text and no media", log_level="DEBUG")
+        raise DropItem(f"post {post.post_id} has no text and no media", log_level="DEBUG")
 
 
 class IncrementalPipeline:
@@ -75,20 +76,20 @@ class IncrementalPipeline:
         return cls(crawler)
 
     def process_item(self, item: PostItem) -> PostItem:
-        item.content_hash = content_hash(item.text, [*item.image_urls, *item.media_refs])
-        identity = (item.source, item.post_id, item.content_hash)
+        post = item.post
+        identity = (post.source, post.post_id, post.content_hash)
         if identity in self._this_crawl:
             self.crawler.stats.inc_value(f"{SKIP_PREFIX}duplicate")
-            raise DropItem(f"post {item.post_id} seen twice in this crawl", log_level="DEBUG")
+            raise DropItem(f"post {post.post_id} seen twice in this crawl", log_level="DEBUG")
         self._this_crawl.add(identity)
-        last = self.state.last(item.source, item.post_id)
-        if last and last[0] == item.content_hash:
+        last = self.state.last(post.source, post.post_id)
+        if last and last[0] == post.content_hash:
             self.crawler.stats.inc_value("harmwatch/posts_unchanged")
             if not self.republish:
-                raise DropItem(f"post {item.post_id} unchanged", log_level="DEBUG")
-            item.version = last[1]
+                raise DropItem(f"post {post.post_id} unchanged", log_level="DEBUG")
+            item.update(version=last[1])
             return item
-        item.version = last[1] + 1 if last else 1
+        item.update(version=last[1] + 1 if last else 1)
         if last:
             self.crawler.stats.inc_value("harmwatch/posts_edited")
         return item
@@ -155,10 +156,12 @@ class BlobMediaPipeline(MediaPipeline):
 
     def item_completed(self, results: list[tuple[bool, Any]], item: PostItem,
                        info: Any) -> PostItem:
-        item.media = [
+        if not results:  # media off for this source: the post keeps the URLs alone
+            return item
+        item.set_media([
             value if ok else MediaItem(url=url, error=_failure_text(value))
             for url, (ok, value) in zip(item.image_urls, results, strict=False)
-        ]
+        ])
         return item
 
     def file_path(self, request: Request, response: Response | None = None,
@@ -190,7 +193,8 @@ class SnapshotPipeline:
         return cls(crawler)
 
     async def process_item(self, item: PostItem) -> PostItem:
-        key = (item.page_url, len(item.page_body), hash(item.page_body))
+        page_url = item.post.provenance.page_url
+        key = (page_url, len(item.page_body), hash(item.page_body))
         write = self._writes.get(key)
         if write is None:
             # A worker thread: hashing and the fsync'd write must not stall the reactor.
@@ -200,10 +204,10 @@ class SnapshotPipeline:
             if len(self._writes) > self.CACHE_PAGES:
                 self._writes.popitem(last=False)
         try:
-            item.snapshot_ref = await write
+            item.update(snapshot_ref=await write)
         except BlobError as exc:
             self.crawler.stats.inc_value("harmwatch/snapshot_failed")
-            logger.error("snapshot of %s not stored: %s", item.page_url, exc)
+            logger.error("snapshot of %s not stored: %s", page_url, exc)
         item.page_body = b""
         return item
 
@@ -237,10 +241,10 @@ class KafkaPublishPipeline:
 
     async def process_item(self, item: PostItem) -> PostItem:
         try:
-            message = item.to_message()
+            message = item.validated()
         except ValidationError as exc:
             self.crawler.stats.inc_value("harmwatch/invalid_posts")
-            raise DropItem(f"post {item.post_id} does not fit the contract: {exc}") from exc
+            raise DropItem(f"post {item.post.post_id} does not fit the contract: {exc}") from exc
         value = message.model_dump_json().encode("utf-8")
         error = await self._send_with_retries(message.key, value)
         if error is not None:
@@ -249,7 +253,7 @@ class KafkaPublishPipeline:
             logger.error("post %s NOT published after %d attempts: %s",
                          message.key, self.attempts, error)
             raise DropItem(f"post {message.key} not published: {error}", log_level="ERROR")
-        self.state.record(item.source, item.post_id, item.content_hash, item.version)
+        self.state.record(message.source, message.post_id, message.content_hash, message.version)
         self.published_per_day[utcnow().date().isoformat()] += 1
         self.crawler.stats.inc_value("harmwatch/posts_published")
         return item

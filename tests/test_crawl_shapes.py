@@ -110,9 +110,9 @@ THREAD = """<html><body><h1 class="p-title-value">Tải về</h1>
 @pytest.mark.parametrize("spider", ["s-xf"], indirect=True)
 def test_xenforo_table_cells_and_blocks_are_separated(spider: Any) -> None:
     [cells, post] = list(spider.parse_thread(_html(f"{BASE}/t/tai-ve.9/page-2", THREAD)))
-    assert cells.text == "A B"
-    assert post.text == "Link:\nTải nhanh\nDự phòng\nHết"  # not "Tải nhanhDự phòng"
-    assert post.thread_id == "9" and post.thread_title == "Tải về"
+    assert cells.post.text == "A B"
+    assert post.post.text == "Link:\nTải nhanh\nDự phòng\nHết"  # not "Tải nhanhDự phòng"
+    assert post.post.thread_id == "9" and post.post.thread_title == "Tải về"
     assert _stats(spider)["harmwatch/skipped/unsupported_type"] == 1
 
 
@@ -168,20 +168,18 @@ CHANNEL = "<html><body><section class='tgme_channel_history'>" + "".join([
 @pytest.mark.parametrize("spider", ["s-tg"], indirect=True)
 def test_telegram_message_kinds(spider: Any) -> None:
     out = list(spider.parse(_html(f"{BASE}/s/kenh_mau", CHANNEL)))
-    posts = {p.post_id.rsplit("/", 1)[1]: p for p in out if isinstance(p, PostItem)}
-    assert posts["10"].text == "Ảnh buổi học"  # once, not twice
+    posts = {p.post.post_id.rsplit("/", 1)[1]: p for p in out if isinstance(p, PostItem)}
+    assert posts["10"].post.text == "Ảnh buổi học"  # once, not twice
     assert posts["10"].image_urls == ["https://cdn.example/a.jpg", "https://cdn.example/b.jpg"]
-    assert posts["11"].text == "Con mấy tuổi?\n- Dưới 10\n- 10-15"
-    assert posts["12"].text == "😀" and posts["12"].image_urls == ["https://cdn.example/s.webp"]
+    assert posts["11"].post.text == "Con mấy tuổi?\n- Dưới 10\n- 10-15"
+    assert posts["12"].post.text == "😀" and posts["12"].image_urls == ["https://cdn.example/s.webp"]
     assert posts["13"].media_refs == ["https://cdn.example/r.mp4"]
     assert posts["13"].image_urls == ["https://cdn.example/r.jpg"]
-    assert posts["14"].media_refs == ["https://cdn.example/v.ogg"] and posts["14"].text == ""
-    assert posts["15"].text == "Xem bài này\nBáo\nTiêu đề\nMô tả"
+    assert posts["14"].media_refs == ["https://cdn.example/v.ogg"] and posts["14"].post.text == ""
+    assert posts["15"].post.text == "Xem bài này\nBáo\nTiêu đề\nMô tả"
     assert posts["15"].image_urls == ["https://cdn.example/p.jpg"]
     assert _stats(spider)["harmwatch/skipped/unsupported_type"] == 1
-    message = posts["14"]
-    message.content_hash, message.snapshot_ref = "0" * 64, None
-    assert [(m.url, m.error) for m in message.to_message().media] == [
+    assert [(m.url, m.error) for m in posts["14"].validated().media] == [
         ("https://cdn.example/v.ogg", MEDIA_REF_NOT_FETCHED)]
 
 
@@ -233,7 +231,7 @@ def test_feed_charset_from_http_and_raw_ampersand(spider: Any) -> None:
     response = TextResponse(f"{BASE}/feed.xml", body=body, request=Request(f"{BASE}/feed.xml"),
                             headers={"Content-Type": "application/rss+xml; charset=koi8-r"})
     [post] = [p for p in spider.parse(response) if isinstance(p, PostItem)]
-    assert (post.title, post.text, post.language_hint) == ("Привет", "Мир", "ru")
+    assert (post.post.title, post.post.text, post.post.language_hint) == ("Привет", "Мир", "ru")
     assert post.image_urls == ["http://127.0.0.1:9/i.jpg?a=1&b=2"]
 
 
@@ -246,10 +244,10 @@ def test_atom03_and_dcterms_dates(spider: Any) -> None:
                '<guid>d</guid><title>T</title><dcterms:issued>2003-12-31T10:14:55Z'
                '</dcterms:issued></item></channel></rss>')
     [a] = [p for p in spider.parse(_html(f"{BASE}/a.xml", atom03)) if isinstance(p, PostItem)]
-    assert a.published_at.isoformat() == "2003-12-31T10:14:55+00:00"
-    assert a.edited_at.isoformat() == "2004-01-01T10:14:55+00:00"
+    assert a.post.published_at.isoformat() == "2003-12-31T10:14:55+00:00"
+    assert a.post.edited_at.isoformat() == "2004-01-01T10:14:55+00:00"
     [d] = [p for p in spider.parse(_html(f"{BASE}/d.xml", dcterms)) if isinstance(p, PostItem)]
-    assert d.published_at.isoformat() == "2003-12-31T10:14:55+00:00"
+    assert d.post.published_at.isoformat() == "2003-12-31T10:14:55+00:00"
 
 
 @pytest.mark.parametrize("spider", ["s-rss"], indirect=True)
@@ -260,7 +258,7 @@ def test_items_without_channel_and_descriptions_as_elements(spider: Any) -> None
     for body, text in ((bare, "d"), (markup, "Hello child element")):
         [post] = [p for p in spider.parse(_html(f"{BASE}/f.xml", body))
                   if isinstance(p, PostItem)]
-        assert post.text == text
+        assert post.post.text == text
 
 
 @pytest.mark.parametrize("spider", ["s-tg"], indirect=True)

@@ -15,8 +15,8 @@ from parsel import Selector, SelectorList
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from crawlers.items import SKIP_PREFIX, PostItem
-from harmwatch.contract import utcnow
+from crawlers.items import SKIP_PREFIX, PostItem, new_post
+from harmwatch.contract import CrawlProvenance, utcnow
 
 logger = logging.getLogger(__name__)
 _SPACE = re.compile(r"[ \t\r\f\v]+")
@@ -80,25 +80,31 @@ class SourceSpider(scrapy.Spider):
 
     # -- items --------------------------------------------------------------------
     def make_post(self, response: Response, post_id: str, text: str, **fields: Any) -> PostItem:
-        """A post read from ``response``, with the evidence of where and when."""
-        return PostItem(
+        """A post read from ``response``, with the evidence of where and when.
+
+        ``fields`` are contract fields (``title``, ``author``, ``published_at``...) plus
+        ``image_urls`` and ``media_refs`` (URLs relative to the page are resolved).
+        """
+        return new_post(
             source=self.source.id,
             source_kind=self.source.kind,
             post_id=str(post_id),
             text=text,
             url=fields.pop("url", None) or response.url,
-            page_url=response.url,
-            page_body=response.body,
-            http_status=response.status,
-            response_headers=_headers(response),
-            server_ip=str(response.ip_address) if response.ip_address else None,
-            crawler=self.name,
-            crawl_job_id=self.crawler.settings.get("HARMWATCH_JOB_ID", ""),
-            user_agent=self.crawler.settings.get("USER_AGENT"),
-            fetched_at=utcnow(),
             language_hint=fields.pop("language_hint", None) or self.source.language,
+            page_body=response.body,
             image_urls=[response.urljoin(u) for u in fields.pop("image_urls", []) if u],
             media_refs=[response.urljoin(u) for u in fields.pop("media_refs", []) if u],
+            provenance=CrawlProvenance(
+                crawler=self.name,
+                crawl_job_id=self.crawler.settings.get("HARMWATCH_JOB_ID", ""),
+                fetched_at=utcnow(),
+                page_url=response.url,
+                http_status=response.status,
+                response_headers=_headers(response),
+                server_ip=str(response.ip_address) if response.ip_address else None,
+                user_agent=self.crawler.settings.get("USER_AGENT"),
+            ),
             **fields,
         )
 

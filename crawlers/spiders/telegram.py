@@ -64,7 +64,7 @@ class TelegramSpider(SourceSpider):
             if item is None:
                 self.skip("unsupported_type")
                 continue
-            ids.append(int(item.post_id.rsplit("/", 1)[-1]))
+            ids.append(int(item.post.post_id.rsplit("/", 1)[-1]))
             yield item
         oldest = min(ids, default=None)
         previous = response.meta.get("before")
