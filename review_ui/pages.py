@@ -247,12 +247,24 @@ def _blob(ctx: Ctx, ref: str, what: str) -> bytes:
 
 @router.get("/media/{item_id}/{index}/preview", name="media_preview")
 async def media_preview(request: Request, item_id: str, index: int) -> Response:
-    """Blurred/greyed per the user's settings: safe to show before any reveal."""
-    prefs = current(request).user.prefs
-    _, data = await run_in_threadpool(_media_bytes, request, item_id, index)
-    body = await run_in_threadpool(media.preview, data, bool(prefs.get("blur")),
-                                   bool(prefs.get("grayscale")))
+    """Always blurred and greyed until this user's reveal of this file is recorded.
+
+    The blur/grey preferences only soften previews of files already revealed: otherwise
+    turning them off would show the original without the audited reveal.
+    """
+    user = current(request).user
+    source, data = await run_in_threadpool(_media_bytes, request, item_id, index)
+    blur, grayscale = preview_protection(user.prefs, review.has_revealed(source, user.username,
+                                                                         index))
+    body = await run_in_threadpool(media.preview, data, blur, grayscale)
     return Response(body, media_type="image/jpeg", headers=media.INERT_HEADERS)
+
+
+def preview_protection(prefs: dict[str, Any], revealed: bool) -> tuple[bool, bool]:
+    """(blur, grayscale) of a preview: both forced on before a reveal, the user's after."""
+    if not revealed:
+        return True, True
+    return bool(prefs.get("blur")), bool(prefs.get("grayscale"))
 
 
 @router.get("/media/{item_id}/{index}", name="media_original")

@@ -271,3 +271,21 @@ def test_the_urgent_reason_comes_first_in_the_readers_language():
     assert item_reasons(item, floor=0.15)[0] == (
         "urgent: possible self-harm, a young person may be at risk now")
     assert not any("urgent" in r for r in item_reasons({**item, "urgent": False}, floor=0.15))
+
+
+def test_unrevealed_previews_ignore_the_users_blur_preferences(services):
+    """Issue 18.2: turning blur and grey off must not turn an unrevealed preview into the
+    original; preferences apply only after a (recorded) reveal."""
+    data = samples.png_bytes(41, size=128)
+    item = seed_one(services, media=[data])
+    protected = media.preview(data, blur=True, grayscale=True)
+    with ui_client(services) as app_client:
+        csrf = login(app_client, new_user(services, "analyst"))
+        response = app_client.put("/api/me/settings", headers={"X-CSRF-Token": csrf}, json={
+            "locale": "en", "prefs": {"blur": False, "grayscale": False}})
+        assert response.status_code == 200
+        url = f"/media/{item['item_id']}/0/preview"
+        assert app_client.get(url).content == protected, "unrevealed: always blurred and grey"
+        app_client.post(f"/api/items/{item['item_id']}/media/0/reveal",
+                        headers={"X-CSRF-Token": csrf})
+        assert app_client.get(url).content == media.preview(data, blur=False, grayscale=False)
