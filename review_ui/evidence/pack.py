@@ -9,7 +9,6 @@ Layout and field meanings: docs/formats/evidence-pack.md.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -24,6 +23,7 @@ from elasticsearch import Elasticsearch
 
 from harmwatch.blobstore import BlobNotFound, BlobStore, get_blob_store, parse_ref
 from harmwatch.contract import utcnow
+from harmwatch.csvcells import SafeWriter
 from harmwatch.documents import items_alias
 from harmwatch.settings import Settings
 from review_ui import __version__, audit
@@ -288,9 +288,9 @@ def _items(client: Elasticsearch, settings: Settings, item_ids: list[str]
 
 def _hashes_csv(rows: list[dict[str, Any]]) -> bytes:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=HASH_COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    writer = SafeWriter(out, lineterminator="\r\n")
+    writer.writerow(HASH_COLUMNS)
+    writer.writerows([row.get(name) for name in HASH_COLUMNS] for row in rows)
     return out.getvalue().encode("utf-8")
 
 
