@@ -89,20 +89,21 @@ def login(
     if not state.sessions.check_login_token(request.cookies.get(LOGIN_COOKIE), csrf_token):
         return _login_form(request, next, i18n.gettext("The form expired; please try again."),
                            403)
-    if state.throttle.blocked(username, client_ip(request)):
+    if not state.throttle.attempt(username, client_ip(request)):  # counted before the check
         audit.record(state.es, state.settings, actor, "login_throttled", username)
         return _login_form(request, next, i18n.gettext(
             "Too many failed attempts. Wait 15 minutes and try again."), 429)
     user = accounts.authenticate(state.es, state.settings, username, password)
     if user is None:
-        # Searchable before the next attempt is counted (the throttle reads these records).
-        audit.record(state.es, state.settings, actor, "login_failed", username, refresh=True)
+        audit.record(state.es, state.settings, actor, "login_failed", username)
         return _login_form(request, next, i18n.gettext("Wrong username or password."), 401)
+    state.throttle.succeeded(username, client_ip(request))
     old = state.sessions.unsign(request.cookies.get(SESSION_COOKIE))
     if old:
         state.sessions.delete(old)  # a new id at every login: no session fixation
     cookie, _ = state.sessions.create(user.username, client_ip(request))
     state.sessions.purge_expired()
+    state.throttle.purge_stale()
     audit.record(state.es, state.settings, audit.Actor(user.username, user.role, actor.ip,
                                                        actor.user_agent), "login", user.username)
     response = _redirect(_safe_next(next))

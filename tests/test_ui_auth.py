@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from fastapi.routing import APIRoute
@@ -314,3 +315,50 @@ def test_users_cli(services, monkeypatch, tmp_path, capsys):
         assert main(["audit", "verify"]) == 0
     finally:
         get_settings.cache_clear()
+
+
+def _parallel_logins(app, attempts: list[tuple[str, str]], ip: str = "testclient") -> list[int]:
+    """Send the (username, password) attempts at once, one thread and client each."""
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    clients = [TestClient(app, follow_redirects=False, client=(ip, 50000)) for _ in attempts]
+    tokens = [login_token(client) for client in clients]
+    start = threading.Barrier(len(attempts))
+    statuses: list[int] = [0] * len(attempts)
+
+    def attempt(i: int) -> None:
+        username, password = attempts[i]
+        start.wait()
+        statuses[i] = clients[i].post("/login", data={
+            "username": username, "password": password, "csrf_token": tokens[i]}).status_code
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(len(attempts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
+def test_parallel_wrong_passwords_get_at_most_the_limit_of_password_checks(services):
+    """Issue 18.3: 20 parallel wrong-password logins to one account all got a password
+    check (401) although the limit is 5: the attempt must be counted before the check."""
+    username = new_user(services, "analyst")
+    with ui_client(services) as client:
+        statuses = _parallel_logins(client.app, [(username, "wrong-password!")] * 20,
+                                    ip=f"10.18.3.{uuid.uuid4().int % 250 + 1}")
+    assert statuses.count(401) <= 5, statuses
+    assert set(statuses) <= {401, 429} and statuses.count(429) >= 15
+
+
+def test_parallel_logins_from_one_address_get_at_most_its_limit(services):
+    """Issue 18.3: one address reached 42 failures against a limit of 30 in parallel."""
+    ip = f"192.0.2.{uuid.uuid4().int % 250 + 1}"
+    run = uuid.uuid4().hex[:6]
+    with ui_client(services) as client:
+        statuses = _parallel_logins(client.app, [(f"nobody-{run}-{i}", "wrong-password!")
+                                                 for i in range(40)], ip=ip)
+    assert statuses.count(401) <= 30, statuses
+    assert set(statuses) <= {401, 429} and statuses.count(429) >= 10
