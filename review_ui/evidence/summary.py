@@ -29,6 +29,7 @@ STRINGS: dict[str, dict[str, str]] = {
                   "PACK.zip --public-key KEY.pem — or see manifest.json, manifest.sig and "
                   "docs/formats/evidence-pack.md.",
         "fingerprint": "Signing key fingerprint (SHA-256)", "missing": "Items not found",
+        "withheld": "Items withheld: no longer confirmed or escalated (not in this pack)",
     },
     "vi": {
         "title": "Tóm tắt gói chứng cứ", "case": "Vụ việc", "reference": "Số hiệu",
@@ -44,6 +45,7 @@ STRINGS: dict[str, dict[str, str]] = {
                   "PACK.zip --public-key KEY.pem — hoặc xem manifest.json, manifest.sig và "
                   "docs/formats/evidence-pack.md.",
         "fingerprint": "Dấu vân tay khoá ký (SHA-256)", "missing": "Mục không tìm thấy",
+        "withheld": "Mục bị giữ lại: không còn được xác nhận hay chuyển tiếp (không có trong gói)",
     },
 }
 
