@@ -304,8 +304,11 @@ def item_snapshot(request: Request, item_id: str) -> Response:
 
 @router.get("/settings", name="settings_page", response_class=HTMLResponse)
 def settings_page(request: Request) -> Response:
-    return render(request, "settings.html", {"saved": request.query_params.get("saved"),
-                                             "error": request.query_params.get("error")})
+    reason = request.query_params.get("reason")
+    return render(request, "settings.html", {
+        "saved": request.query_params.get("saved"), "error": request.query_params.get("error"),
+        "password_refused": accounts.PasswordRejected(reason).explain(i18n.gettext)
+        if reason in accounts.PASSWORD_REASONS else None})
 
 
 @router.post("/settings", name="settings_save")
@@ -347,15 +350,13 @@ def password_change(
     try:
         accounts.change_password(ctx.client, ctx.settings, ctx.username, current_password,
                                  new_password)
-    except accounts.AccountError as exc:
-        return _redirect(f"/settings?error={_error_code(exc)}")
+    except accounts.PasswordRejected as exc:
+        return _redirect(f"/settings?error=weak_password&reason={exc.reason}")
+    except accounts.AccountError:
+        return _redirect("/settings?error=wrong_password")
     ctx.record("password_change", ctx.username)
     ctx.sessions.delete_for_user(ctx.username, keep=ctx.principal.session_id)
     return _redirect("/settings?saved=password")
-
-
-def _error_code(exc: accounts.AccountError) -> str:
-    return "wrong_password" if "wrong" in str(exc) else "weak_password"
 
 
 @router.post("/locale", name="locale_switch")

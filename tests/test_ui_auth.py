@@ -362,3 +362,71 @@ def test_parallel_logins_from_one_address_get_at_most_its_limit(services):
                                                  for i in range(40)], ip=ip)
     assert statuses.count(401) <= 30, statuses
     assert set(statuses) <= {401, 429} and statuses.count(429) >= 10
+
+
+WEAK = [(" " * 10, "blank"), ("\u200b" * 10, "blank"), ("\u200b\u00a0\u2060\ufeff" * 3, "blank"),
+        ("a" + "\u200b" * 9, "too_short"), ("password12", "common"), ("PassWord12", "common"),
+        ("qwertyuiop", "common"), ("1234567890", "common")]
+
+
+@pytest.mark.parametrize("role", ["analyst", "admin"])
+@pytest.mark.parametrize(("password", "reason"), WEAK)
+def test_weak_passwords_are_refused_with_the_reason(services, app_client, role, password,
+                                                     reason):
+    """Issue 18.5: only length was checked, so blank, invisible and common passwords were
+    accepted, admins included."""
+    from review_ui.accounts import PasswordRejected
+
+    client = app_client.app.state.es
+    name = f"weak-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(PasswordRejected) as refused:
+        create_user(client, services, name, password, role)
+    assert refused.value.reason == reason
+    assert get_user(client, services, name) is None
+
+
+def test_a_password_containing_the_username_is_refused(services, app_client):
+    from review_ui.accounts import PasswordRejected, set_password
+
+    client = app_client.app.state.es
+    name = f"sysadmin{uuid.uuid4().hex[:6]}"
+    for password in (name, name.upper(), f"my-{name}-2026"):
+        with pytest.raises(PasswordRejected, match="username"):
+            create_user(client, services, name, password, "admin")
+    existing = new_user(services, "admin")
+    with pytest.raises(PasswordRejected, match="username"):
+        set_password(client, services, existing, f"{existing}!!")
+    assert authenticate(client, services, existing, PASSWORD), "the old password still works"
+
+
+def test_the_settings_page_says_why_a_new_password_is_refused(services, app_client):
+    username = new_user(services, "analyst")
+    csrf = login(app_client, username)
+    response = app_client.post("/settings/password", data={
+        "csrf_token": csrf, "current_password": PASSWORD, "new_password": "password12"},
+        follow_redirects=True)
+    assert "on the list of the most common passwords" in response.text
+    response = app_client.post("/settings/password", data={
+        "csrf_token": csrf, "current_password": PASSWORD, "new_password": " " * 12},
+        follow_redirects=True)
+    assert "cannot be only spaces or invisible characters" in response.text
+    assert authenticate(app_client.app.state.es, services, username, PASSWORD)
+    app_client.cookies.clear()
+
+
+def test_the_cli_says_why_a_password_is_refused(services, monkeypatch, tmp_path, capsys):
+    from harmwatch.cli import main
+    from harmwatch.settings import get_settings
+
+    monkeypatch.setenv("HARMWATCH_ES_INDEX_PREFIX", services.es_index_prefix)
+    monkeypatch.setenv("HARMWATCH_VAR_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        name = f"cli-weak-{uuid.uuid4().hex[:6]}"
+        assert main(["users", "create", name, "--role", "admin", "--password", "password12"]) == 1
+        assert "most common passwords" in capsys.readouterr().err
+        assert main(["users", "create", name, "--role", "admin",
+                     "--password", "\u200b" * 12]) == 1
+        assert "only spaces or invisible characters" in capsys.readouterr().err
+    finally:
+        get_settings.cache_clear()
