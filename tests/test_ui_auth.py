@@ -295,26 +295,30 @@ def test_expired_sessions_are_purged(services, app_client):
     assert not es.exists(index=sessions_alias(services), id="stale-session")
 
 
-def test_users_cli(services, monkeypatch, tmp_path, capsys):
+@pytest.fixture
+def cli(services, monkeypatch, tmp_path):
+    """``harmwatch``'s main, with settings pointing at the test session's indices."""
     from harmwatch.cli import main
     from harmwatch.settings import get_settings
 
     monkeypatch.setenv("HARMWATCH_ES_INDEX_PREFIX", services.es_index_prefix)
     monkeypatch.setenv("HARMWATCH_VAR_DIR", str(tmp_path))
     get_settings.cache_clear()
-    try:
-        name = f"cli-{new_user(services, 'analyst')}"
-        assert main(["users", "create", name, "--role", "liaison", "--password", PASSWORD]) == 0
-        assert main(["users", "create", name, "--role", "liaison", "--password", PASSWORD]) == 1
-        assert main(["users", "create", name, "--role", "admin", "--password", PASSWORD,
-                     "--if-missing"]) == 0
-        assert main(["users", "disable", name]) == 0
-        assert main(["users", "list"]) == 0
-        out = capsys.readouterr().out
-        assert re.search(rf"{re.escape(name)}\s+liaison\s+disabled", out)
-        assert main(["audit", "verify"]) == 0
-    finally:
-        get_settings.cache_clear()
+    yield main
+    get_settings.cache_clear()
+
+
+def test_users_cli(services, cli, capsys):
+    name = f"cli-{new_user(services, 'analyst')}"
+    assert cli(["users", "create", name, "--role", "liaison", "--password", PASSWORD]) == 0
+    assert cli(["users", "create", name, "--role", "liaison", "--password", PASSWORD]) == 1
+    assert cli(["users", "create", name, "--role", "admin", "--password", PASSWORD,
+                "--if-missing"]) == 0
+    assert cli(["users", "disable", name]) == 0
+    assert cli(["users", "list"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"{re.escape(name)}\s+liaison\s+disabled", out)
+    assert cli(["audit", "verify"]) == 0
 
 
 def _parallel_logins(app, attempts: list[tuple[str, str]], ip: str = "testclient") -> list[int]:
@@ -414,19 +418,9 @@ def test_the_settings_page_says_why_a_new_password_is_refused(services, app_clie
     app_client.cookies.clear()
 
 
-def test_the_cli_says_why_a_password_is_refused(services, monkeypatch, tmp_path, capsys):
-    from harmwatch.cli import main
-    from harmwatch.settings import get_settings
-
-    monkeypatch.setenv("HARMWATCH_ES_INDEX_PREFIX", services.es_index_prefix)
-    monkeypatch.setenv("HARMWATCH_VAR_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    try:
-        name = f"cli-weak-{uuid.uuid4().hex[:6]}"
-        assert main(["users", "create", name, "--role", "admin", "--password", "password12"]) == 1
-        assert "most common passwords" in capsys.readouterr().err
-        assert main(["users", "create", name, "--role", "admin",
-                     "--password", "\u200b" * 12]) == 1
-        assert "only spaces or invisible characters" in capsys.readouterr().err
-    finally:
-        get_settings.cache_clear()
+def test_the_cli_says_why_a_password_is_refused(cli, capsys):
+    name = f"cli-weak-{uuid.uuid4().hex[:6]}"
+    assert cli(["users", "create", name, "--role", "admin", "--password", "password12"]) == 1
+    assert "most common passwords" in capsys.readouterr().err
+    assert cli(["users", "create", name, "--role", "admin", "--password", "\u200b" * 12]) == 1
+    assert "only spaces or invisible characters" in capsys.readouterr().err
