@@ -146,7 +146,7 @@ def test_admins_browse_filter_and_export(services):
         login(client, new_user(services, "admin"))
         client.app.state.es.indices.refresh(index=audit_alias(services))
         page = client.get(f"/audit?actor={analyst}")
-        assert page.status_code == 200 and f"<td>{analyst}</td>" in page.text
+        assert page.status_code == 200 and f"<td><bdi>{analyst}</bdi></td>" in page.text
         verified = client.get("/audit?verify=1")
         assert 'id="verify-result"' in verified.text and "intact" in verified.text
         export = client.get("/audit/export?fmt=jsonl")

@@ -12,6 +12,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from review_ui.bidi import crawled
+
 LANGUAGES = ("vi", "en")
 
 STRINGS: dict[str, dict[str, str]] = {
@@ -54,6 +56,7 @@ _env = Environment(
     autoescape=select_autoescape(default=True, default_for_string=True),
     undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
 )
+_env.filters["crawled"] = crawled
 
 
 def render_summary(language: str, context: dict[str, Any]) -> bytes:
