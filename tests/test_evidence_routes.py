@@ -195,3 +195,6 @@ def test_an_item_dismissed_after_it_joined_a_case_is_withheld_from_page_and_pack
         manifest = json.loads(archive.read("manifest.json"))
     assert manifest["withheld_items"] == [dismissed["item_id"]]
     assert manifest["items"] == [kept["item_id"]]
+    client.indices.refresh(index=settings.index_name("audit"))
+    export = audit.search_records(client, settings, action="evidence_export", target=case_id)
+    assert export[0]["details"]["withheld_items"] == [dismissed["item_id"]]

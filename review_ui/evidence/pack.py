@@ -351,8 +351,8 @@ def export_case(client: Elasticsearch, settings: Settings, case_id: str, target:
     stamp = _timestamp(ex, settings, manifest)
     ex.writer.close()
     result = ExportResult(pack_id, kind, hashlib.sha256(manifest).hexdigest(), len(ex.writer.files) + 1,
-                          ex.writer.total, len(summaries), missing, stamp, ex.warnings,
-                          withheld)
+                          ex.writer.total, len(summaries), missing, stamp,
+                          warnings=ex.warnings, withheld_items=withheld)
     _record_export(client, settings, actor, case_id, result, language)
     return result
 
