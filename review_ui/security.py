@@ -240,13 +240,20 @@ class LoginThrottle:
         return utcnow() - started >= timedelta(seconds=self.window_s)
 
     def purge_stale(self, batch: int = 200) -> int:
-        """Delete up to ``batch`` counters whose window has passed (run at sign-in)."""
+        """Delete up to ``batch`` counters whose window has passed (run at sign-in).
+
+        Each delete is conditional on the version the search saw, so a counter an attempt
+        has just started again is never deleted under it.
+        """
         index = throttle_alias(self.settings)
         cutoff = (utcnow() - timedelta(seconds=self.window_s)).isoformat()
-        hits = self.client.search(index=index, size=batch, source=False, query={
-            "range": {"window_start": {"lt": cutoff}}})["hits"]["hits"]
+        hits = self.client.search(index=index, size=batch, source=False,
+                                  seq_no_primary_term=True, query={
+                                      "range": {"window_start": {"lt": cutoff}}})["hits"]["hits"]
         for hit in hits:
-            self.client.options(ignore_status=404).delete(index=index, id=hit["_id"])
+            self.client.options(ignore_status=(404, 409)).delete(
+                index=index, id=hit["_id"], if_seq_no=hit["_seq_no"],
+                if_primary_term=hit["_primary_term"])
         return len(hits)
 
 
