@@ -9,7 +9,11 @@ admin idempotently.
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 from argon2 import PasswordHasher
@@ -68,9 +72,75 @@ class User:
         )
 
 
-def validate_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+def N_(message: str) -> str:  # noqa: N802 - gettext's conventional marker name
+    """Mark a message for translation where it is defined; it is translated when shown."""
+    return message
+
+
+# Why a password is refused, in English; the UI shows them through gettext.
+PASSWORD_REASONS: dict[str, str] = {
+    "blank": N_("The password cannot be only spaces or invisible characters."),
+    "too_short": N_("The password must be at least %(min)d visible characters."),
+    "username": N_("The password must not contain the username."),
+    "common": N_("The password is on the list of the most common passwords; choose another."),
+}
+COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent / "common-passwords.txt"
+# Characters that show nothing: controls, format characters (zero-width space, joiners,
+# BOM, bidi marks), lone combining marks, and the Hangul and Braille blank letters.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cn", "Co", "Cs", "Mn", "Me", "Zl", "Zp"})
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+class PasswordRejected(AccountError):
+    """A password the policy refuses; ``reason`` is a key of :data:`PASSWORD_REASONS`."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(self.explain(lambda message: message))
+
+    def explain(self, gettext: Callable[[str], str]) -> str:
+        """The reason in the language of ``gettext`` (English by default)."""
+        return gettext(PASSWORD_REASONS[self.reason]) % {"min": MIN_PASSWORD_LENGTH}
+
+
+def _shows(char: str) -> bool:
+    return unicodedata.category(char) not in _INVISIBLE_CATEGORIES and char not in _BLANK_LETTERS
+
+
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The bundled list (lower-cased), read once."""
+    lines = COMMON_PASSWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("# "))
+
+
+def password_problem(password: str, username: str) -> str | None:
+    """Why the policy refuses ``password`` for ``username`` (a reason key), or None.
+
+    The one password policy, for every way a password is set (UI, API, CLI, demo):
+    characters that show nothing do not count, so ten zero-width spaces are not a
+    password; spaces count towards the length but a password cannot be only spaces; it
+    may not contain the username, nor be one of the bundled most common passwords —
+    both compared case-insensitively after Unicode (NFKC) normalisation.
+    """
+    visible = "".join(char for char in unicodedata.normalize("NFKC", password) if _shows(char))
+    folded = visible.strip().casefold()
+    if not folded:
+        return "blank"
+    if len(visible) < MIN_PASSWORD_LENGTH:
+        return "too_short"
+    if username and username.casefold() in folded:
+        return "username"
+    if folded in common_passwords():
+        return "common"
+    return None
+
+
+def validate_password(password: str, username: str) -> None:
+    """Raise :class:`PasswordRejected` (saying why) if the policy refuses the password."""
+    problem = password_problem(password, username)
+    if problem:
+        raise PasswordRejected(problem)
 
 
 def _validate_new(username: str, role: str, locale: str) -> None:
@@ -88,7 +158,7 @@ def create_user(
 ) -> User:
     """Create an account; refuses an existing username."""
     _validate_new(username, role, locale)
-    validate_password(password)
+    validate_password(password, username)
     now = utcnow()
     doc = {
         "username": username, "password_hash": _hasher.hash(password), "role": role,
@@ -148,7 +218,7 @@ def change_password(
 
 def set_password(client: Elasticsearch, settings: Settings, username: str, new: str) -> None:
     """Set a password without the old one (admin reset, ``ensure_user``)."""
-    validate_password(new)
+    validate_password(new, username)
     client.update(index=users_alias(settings), id=username,
                   doc={"password_hash": _hasher.hash(new), "password_changed_at": utcnow()})
 

@@ -16,7 +16,6 @@ Other pages (liaison exports, admin settings) record events through :func:`recor
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import io
 import json
@@ -28,6 +27,7 @@ from typing import Any
 from elasticsearch import ConflictError, Elasticsearch, NotFoundError
 
 from harmwatch.contract import utcnow
+from harmwatch.csvcells import SafeWriter
 from harmwatch.settings import Settings
 from review_ui.indices import audit_alias, audit_head_alias
 
@@ -208,7 +208,7 @@ def export_lines(client: Elasticsearch, settings: Settings, fmt: str) -> Iterato
             out = io.StringIO()
             row = {**entry, "details": json.dumps(entry.get("details"), ensure_ascii=False,
                                                    sort_keys=True)}
-            csv.writer(out).writerow([row.get(c) for c in EXPORT_COLUMNS])
+            SafeWriter(out).writerow([row.get(c) for c in EXPORT_COLUMNS])
             yield out.getvalue()
         else:
             yield json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n"

@@ -1,4 +1,4 @@
-"""The review UI's own Elasticsearch indices: users, sessions and the audit chain.
+"""The review UI's own Elasticsearch indices: users, sessions, sign-in counters, audit.
 
 They follow the same convention as :mod:`harmwatch.documents` — a versioned index behind
 an alias (``<prefix>-users`` → ``<prefix>-users-v1``) — so a mapping change is a new
@@ -18,6 +18,7 @@ from harmwatch.settings import Settings
 USERS_VERSION = 1
 SESSIONS_VERSION = 1
 AUDIT_VERSION = 1
+THROTTLE_VERSION = 1
 
 _KEYWORD = {"type": "keyword"}
 _DATE = {"type": "date"}
@@ -72,6 +73,13 @@ AUDIT_MAPPING: dict[str, Any] = {
     },
 }
 
+# One counter per account and per address: sign-in attempts in the current window.
+THROTTLE_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "_meta": {"mapping_version": THROTTLE_VERSION},
+    "properties": {"scope": _KEYWORD, "count": {"type": "integer"}, "window_start": _DATE},
+}
+
 # The head document only remembers the newest record, as a hint for appenders.
 AUDIT_HEAD_MAPPING: dict[str, Any] = {
     "dynamic": "strict",
@@ -91,6 +99,10 @@ def audit_alias(settings: Settings) -> str:
     return settings.index_name("audit")
 
 
+def throttle_alias(settings: Settings) -> str:
+    return settings.index_name("login-throttle")
+
+
 def audit_head_alias(settings: Settings) -> str:
     return settings.index_name("audit-head")
 
@@ -108,4 +120,6 @@ def ensure_ui_indices(client: Elasticsearch, settings: Settings) -> None:
                             shards=1)
     ensure_versioned_index(client, sessions_alias(settings), SESSIONS_VERSION,
                             SESSIONS_MAPPING, shards=1)
+    ensure_versioned_index(client, throttle_alias(settings), THROTTLE_VERSION,
+                            THROTTLE_MAPPING, shards=1)
     ensure_audit_indices(client, settings)

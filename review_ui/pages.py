@@ -89,20 +89,21 @@ def login(
     if not state.sessions.check_login_token(request.cookies.get(LOGIN_COOKIE), csrf_token):
         return _login_form(request, next, i18n.gettext("The form expired; please try again."),
                            403)
-    if state.throttle.blocked(username, client_ip(request)):
+    if not state.throttle.attempt(username, client_ip(request)):  # counted before the check
         audit.record(state.es, state.settings, actor, "login_throttled", username)
         return _login_form(request, next, i18n.gettext(
             "Too many failed attempts. Wait 15 minutes and try again."), 429)
     user = accounts.authenticate(state.es, state.settings, username, password)
     if user is None:
-        # Searchable before the next attempt is counted (the throttle reads these records).
-        audit.record(state.es, state.settings, actor, "login_failed", username, refresh=True)
+        audit.record(state.es, state.settings, actor, "login_failed", username)
         return _login_form(request, next, i18n.gettext("Wrong username or password."), 401)
+    state.throttle.succeeded(username, client_ip(request))
     old = state.sessions.unsign(request.cookies.get(SESSION_COOKIE))
     if old:
         state.sessions.delete(old)  # a new id at every login: no session fixation
     cookie, _ = state.sessions.create(user.username, client_ip(request))
     state.sessions.purge_expired()
+    state.throttle.purge_stale()
     audit.record(state.es, state.settings, audit.Actor(user.username, user.role, actor.ip,
                                                        actor.user_agent), "login", user.username)
     response = _redirect(_safe_next(next))
@@ -247,12 +248,24 @@ def _blob(ctx: Ctx, ref: str, what: str) -> bytes:
 
 @router.get("/media/{item_id}/{index}/preview", name="media_preview")
 async def media_preview(request: Request, item_id: str, index: int) -> Response:
-    """Blurred/greyed per the user's settings: safe to show before any reveal."""
-    prefs = current(request).user.prefs
-    _, data = await run_in_threadpool(_media_bytes, request, item_id, index)
-    body = await run_in_threadpool(media.preview, data, bool(prefs.get("blur")),
-                                   bool(prefs.get("grayscale")))
+    """Always blurred and greyed until this user's reveal of this file is recorded.
+
+    The blur/grey preferences only soften previews of files already revealed: otherwise
+    turning them off would show the original without the audited reveal.
+    """
+    user = current(request).user
+    source, data = await run_in_threadpool(_media_bytes, request, item_id, index)
+    blur, grayscale = preview_protection(user.prefs, review.has_revealed(source, user.username,
+                                                                         index))
+    body = await run_in_threadpool(media.preview, data, blur, grayscale)
     return Response(body, media_type="image/jpeg", headers=media.INERT_HEADERS)
+
+
+def preview_protection(prefs: dict[str, Any], revealed: bool) -> tuple[bool, bool]:
+    """(blur, grayscale) of a preview: both forced on before a reveal, the user's after."""
+    if not revealed:
+        return True, True
+    return bool(prefs.get("blur")), bool(prefs.get("grayscale"))
 
 
 @router.get("/media/{item_id}/{index}", name="media_original")
@@ -291,8 +304,11 @@ def item_snapshot(request: Request, item_id: str) -> Response:
 
 @router.get("/settings", name="settings_page", response_class=HTMLResponse)
 def settings_page(request: Request) -> Response:
-    return render(request, "settings.html", {"saved": request.query_params.get("saved"),
-                                             "error": request.query_params.get("error")})
+    reason = request.query_params.get("reason")
+    return render(request, "settings.html", {
+        "saved": request.query_params.get("saved"), "error": request.query_params.get("error"),
+        "password_refused": accounts.PasswordRejected(reason).explain(i18n.gettext)
+        if reason in accounts.PASSWORD_REASONS else None})
 
 
 @router.post("/settings", name="settings_save")
@@ -334,15 +350,13 @@ def password_change(
     try:
         accounts.change_password(ctx.client, ctx.settings, ctx.username, current_password,
                                  new_password)
-    except accounts.AccountError as exc:
-        return _redirect(f"/settings?error={_error_code(exc)}")
+    except accounts.PasswordRejected as exc:
+        return _redirect(f"/settings?error=weak_password&reason={exc.reason}")
+    except accounts.AccountError:
+        return _redirect("/settings?error=wrong_password")
     ctx.record("password_change", ctx.username)
     ctx.sessions.delete_for_user(ctx.username, keep=ctx.principal.session_id)
     return _redirect("/settings?saved=password")
-
-
-def _error_code(exc: accounts.AccountError) -> str:
-    return "wrong_password" if "wrong" in str(exc) else "weak_password"
 
 
 @router.post("/locale", name="locale_switch")

@@ -2,7 +2,8 @@
 
 Autoescaping is on for every template, and nothing crawled is ever marked safe: rule-hit
 highlighting is done by splitting text into segments that the template escapes one by
-one, never by building HTML strings in Python.
+one, never by building HTML strings in Python. Crawled values go through the one
+``crawled`` filter, which escapes them too and isolates their text direction.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.responses import Response
 
 from harmwatch.contract import CATEGORIES
 from review_ui import i18n
+from review_ui.bidi import crawled
 from review_ui.permissions import allowed
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -59,6 +61,7 @@ def _environment() -> Environment:
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True, lstrip_blocks=True,
     )
+    env.filters["crawled"] = crawled
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(label=label, web_link=web_link, categories=CATEGORIES, languages=i18n.LANGUAGES,
                        language_name=i18n.language_name, fmt_number=i18n.format_number,

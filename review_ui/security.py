@@ -12,10 +12,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import random
 import secrets
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,7 +32,7 @@ from harmwatch.settings import Settings
 from review_ui import i18n
 from review_ui.accounts import User, get_user
 from review_ui.audit import Actor
-from review_ui.indices import audit_alias, sessions_alias
+from review_ui.indices import sessions_alias, throttle_alias
 from review_ui.permissions import PUBLIC_ROUTES, allowed
 
 SESSION_COOKIE = "hw_session"
@@ -176,11 +179,15 @@ class SessionStore:
 
 
 class LoginThrottle:
-    """Sliding-window limit on failed logins, per account and per address.
+    """Fixed-window limit on sign-in attempts, per account and per address.
 
-    Counted from the audit trail's ``login_failed`` records, which every failed login
-    writes anyway: so all UI processes and hosts share one count and a restart does not
-    reset it. An account's count restarts at its last successful login.
+    Each attempt is counted *before* its password is checked, by an atomic increment of
+    a counter document in Elasticsearch (a conditional write on ``if_seq_no`` /
+    ``if_primary_term``, retried on conflict): so N parallel attempts get N distinct
+    counts and at most the limit of them reach the password check, every UI process and
+    host shares the count, and a restart does not reset it. A successful sign-in gives its
+    attempt back: the account's count restarts and the address's goes down by one, so
+    the counts are of failed (and refused) attempts.
     """
 
     def __init__(self, client: Elasticsearch, settings: Settings, per_user: int = 5,
@@ -188,25 +195,71 @@ class LoginThrottle:
         self.client, self.settings = client, settings
         self.per_user, self.per_ip, self.window_s = per_user, per_ip, window_s
 
-    def blocked(self, username: str, ip: str | None) -> bool:
-        window_start = (utcnow() - timedelta(seconds=self.window_s)).isoformat()
-        recent = {"range": {"at": {"gte": window_start}}}
-        result = self.client.search(
-            index=audit_alias(self.settings), size=0, query={"bool": {"filter": [recent]}},
-            aggs={"last_login": {"filter": {"bool": {"filter": [
-                      {"term": {"action": "login"}}, {"term": {"target": username}}]}},
-                      "aggs": {"at": {"max": {"field": "at"}}}},
-                  "by_ip": {"filter": {"bool": {"filter": [
-                      {"term": {"action": "login_failed"}}, {"term": {"ip": ip or ""}}]}}}})
-        aggs = result["aggregations"]
-        if aggs["by_ip"]["doc_count"] >= self.per_ip:
-            return True
-        last_login = aggs["last_login"]["at"].get("value_as_string")
-        since = {"gt": last_login} if last_login else {"gte": window_start}
-        failures = self.client.count(index=audit_alias(self.settings), query={"bool": {"filter": [
-            {"term": {"action": "login_failed"}}, {"term": {"target": username}},
-            {"range": {"at": since}}]}})
-        return failures["count"] >= self.per_user
+    def attempt(self, username: str, ip: str | None) -> bool:
+        """Count one attempt for the address and the account; False when over a limit."""
+        if self._add(_counter_id("ip", ip or ""), 1) > self.per_ip:
+            return False
+        return self._add(_counter_id("user", username), 1) <= self.per_user
+
+    def succeeded(self, username: str, ip: str | None) -> None:
+        """A right password: the account starts again, the address's attempt is given back."""
+        self._add(_counter_id("user", username), None)
+        self._add(_counter_id("ip", ip or ""), -1)
+
+    def _add(self, counter: str, delta: int | None) -> int:
+        """Add ``delta`` (``None``: reset to 0) to a counter atomically; the new count.
+
+        A counter whose window has passed starts again from 0 first.
+        """
+        index = throttle_alias(self.settings)
+        for _ in range(100):
+            try:
+                doc = self.client.get(index=index, id=counter)
+            except NotFoundError:
+                doc = None
+            fresh = doc is None or self._expired(doc["_source"])
+            before = 0 if fresh else int(doc["_source"]["count"])  # type: ignore[index]
+            count = 0 if delta is None else max(0, before + delta)
+            body = {"scope": counter.split("-", 1)[0], "count": count,
+                    "window_start": utcnow().isoformat() if fresh
+                    else doc["_source"]["window_start"]}  # type: ignore[index]
+            try:
+                if doc is None:
+                    self.client.create(index=index, id=counter, document=body)
+                else:
+                    self.client.index(index=index, id=counter, document=body,
+                                      if_seq_no=doc["_seq_no"],
+                                      if_primary_term=doc["_primary_term"])
+                return count
+            except ConflictError:
+                time.sleep(random.uniform(0, 0.02))  # noqa: S311 - jitter, not a secret
+        raise RuntimeError("the sign-in counter is under too much contention")
+
+    def _expired(self, counter: dict[str, Any]) -> bool:
+        started = datetime.fromisoformat(counter["window_start"])
+        return utcnow() - started >= timedelta(seconds=self.window_s)
+
+    def purge_stale(self, batch: int = 200) -> int:
+        """Delete up to ``batch`` counters whose window has passed (run at sign-in).
+
+        Each delete is conditional on the version the search saw, so a counter an attempt
+        has just started again is never deleted under it.
+        """
+        index = throttle_alias(self.settings)
+        cutoff = (utcnow() - timedelta(seconds=self.window_s)).isoformat()
+        hits = self.client.search(index=index, size=batch, source=False,
+                                  seq_no_primary_term=True, query={
+                                      "range": {"window_start": {"lt": cutoff}}})["hits"]["hits"]
+        for hit in hits:
+            self.client.options(ignore_status=(404, 409)).delete(
+                index=index, id=hit["_id"], if_seq_no=hit["_seq_no"],
+                if_primary_term=hit["_primary_term"])
+        return len(hits)
+
+
+def _counter_id(scope: str, value: str) -> str:
+    """A counter's document id: hashed, as usernames and addresses can be any length."""
+    return f"{scope}-{hashlib.sha256(value.encode()).hexdigest()}"
 
 
 def anonymous_language(request: Request) -> str:

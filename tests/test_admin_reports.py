@@ -140,3 +140,15 @@ def test_vietnamese_pdf_has_every_glyph(admin_env, seeded):  # noqa: F811
     finally:
         i18n.set_language(i18n.DEFAULT_LANGUAGE)
     assert body.startswith(b"%PDF") and len(body) > 5000
+
+
+def test_report_csv_neutralises_formulas_in_source_names():
+    """Issue 18.4: a source name arrives with each crawled message; in the report CSV it
+    must stay text, never a formula."""
+    formula = "=cmd|' /C calc'!A0"
+    report = reports.Report(start=date(2026, 11, 1), end=date(2026, 12, 1),
+                            generated_at=datetime(2026, 12, 1, 8, 0),
+                            by_source={formula: {"flagged": 3}, "@sum(1)": {"flagged": 1}})
+    rows = list(csv.reader(io.StringIO(export.to_csv(report).decode("utf-8-sig"))))
+    keys = [row[1] for row in rows if row[0] == "source"]
+    assert keys == ["'" + formula, "'@sum(1)"]

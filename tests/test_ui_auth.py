@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from fastapi.routing import APIRoute
@@ -294,23 +295,132 @@ def test_expired_sessions_are_purged(services, app_client):
     assert not es.exists(index=sessions_alias(services), id="stale-session")
 
 
-def test_users_cli(services, monkeypatch, tmp_path, capsys):
+@pytest.fixture
+def cli(services, monkeypatch, tmp_path):
+    """``harmwatch``'s main, with settings pointing at the test session's indices."""
     from harmwatch.cli import main
     from harmwatch.settings import get_settings
 
     monkeypatch.setenv("HARMWATCH_ES_INDEX_PREFIX", services.es_index_prefix)
     monkeypatch.setenv("HARMWATCH_VAR_DIR", str(tmp_path))
     get_settings.cache_clear()
-    try:
-        name = f"cli-{new_user(services, 'analyst')}"
-        assert main(["users", "create", name, "--role", "liaison", "--password", PASSWORD]) == 0
-        assert main(["users", "create", name, "--role", "liaison", "--password", PASSWORD]) == 1
-        assert main(["users", "create", name, "--role", "admin", "--password", PASSWORD,
-                     "--if-missing"]) == 0
-        assert main(["users", "disable", name]) == 0
-        assert main(["users", "list"]) == 0
-        out = capsys.readouterr().out
-        assert re.search(rf"{re.escape(name)}\s+liaison\s+disabled", out)
-        assert main(["audit", "verify"]) == 0
-    finally:
-        get_settings.cache_clear()
+    yield main
+    get_settings.cache_clear()
+
+
+def test_users_cli(services, cli, capsys):
+    name = f"cli-{new_user(services, 'analyst')}"
+    assert cli(["users", "create", name, "--role", "liaison", "--password", PASSWORD]) == 0
+    assert cli(["users", "create", name, "--role", "liaison", "--password", PASSWORD]) == 1
+    assert cli(["users", "create", name, "--role", "admin", "--password", PASSWORD,
+                "--if-missing"]) == 0
+    assert cli(["users", "disable", name]) == 0
+    assert cli(["users", "list"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"{re.escape(name)}\s+liaison\s+disabled", out)
+    assert cli(["audit", "verify"]) == 0
+
+
+def _parallel_logins(app, attempts: list[tuple[str, str]], ip: str = "testclient") -> list[int]:
+    """Send the (username, password) attempts at once, one thread and client each."""
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    clients = [TestClient(app, follow_redirects=False, client=(ip, 50000)) for _ in attempts]
+    tokens = [login_token(client) for client in clients]
+    start = threading.Barrier(len(attempts))
+    statuses: list[int] = [0] * len(attempts)
+
+    def attempt(i: int) -> None:
+        username, password = attempts[i]
+        start.wait()
+        statuses[i] = clients[i].post("/login", data={
+            "username": username, "password": password, "csrf_token": tokens[i]}).status_code
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(len(attempts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
+def test_parallel_wrong_passwords_get_at_most_the_limit_of_password_checks(services):
+    """Issue 18.3: 20 parallel wrong-password logins to one account all got a password
+    check (401) although the limit is 5: the attempt must be counted before the check."""
+    username = new_user(services, "analyst")
+    with ui_client(services) as client:
+        statuses = _parallel_logins(client.app, [(username, "wrong-password!")] * 20,
+                                    ip=f"10.18.3.{uuid.uuid4().int % 250 + 1}")
+    assert statuses.count(401) <= 5, statuses
+    assert set(statuses) <= {401, 429} and statuses.count(429) >= 15
+
+
+def test_parallel_logins_from_one_address_get_at_most_its_limit(services):
+    """Issue 18.3: one address reached 42 failures against a limit of 30 in parallel."""
+    ip = f"192.0.2.{uuid.uuid4().int % 250 + 1}"
+    run = uuid.uuid4().hex[:6]
+    with ui_client(services) as client:
+        statuses = _parallel_logins(client.app, [(f"nobody-{run}-{i}", "wrong-password!")
+                                                 for i in range(40)], ip=ip)
+    assert statuses.count(401) <= 30, statuses
+    assert set(statuses) <= {401, 429} and statuses.count(429) >= 10
+
+
+WEAK = [(" " * 10, "blank"), ("\u200b" * 10, "blank"), ("\u200b\u00a0\u2060\ufeff" * 3, "blank"),
+        ("a" + "\u200b" * 9, "too_short"), ("password12", "common"), ("PassWord12", "common"),
+        ("qwertyuiop", "common"), ("1234567890", "common")]
+
+
+@pytest.mark.parametrize("role", ["analyst", "admin"])
+@pytest.mark.parametrize(("password", "reason"), WEAK)
+def test_weak_passwords_are_refused_with_the_reason(services, app_client, role, password,
+                                                     reason):
+    """Issue 18.5: only length was checked, so blank, invisible and common passwords were
+    accepted, admins included."""
+    from review_ui.accounts import PasswordRejected
+
+    client = app_client.app.state.es
+    name = f"weak-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(PasswordRejected) as refused:
+        create_user(client, services, name, password, role)
+    assert refused.value.reason == reason
+    assert get_user(client, services, name) is None
+
+
+def test_a_password_containing_the_username_is_refused(services, app_client):
+    from review_ui.accounts import PasswordRejected, set_password
+
+    client = app_client.app.state.es
+    name = f"sysadmin{uuid.uuid4().hex[:6]}"
+    for password in (name, name.upper(), f"my-{name}-2026"):
+        with pytest.raises(PasswordRejected, match="username"):
+            create_user(client, services, name, password, "admin")
+    existing = new_user(services, "admin")
+    with pytest.raises(PasswordRejected, match="username"):
+        set_password(client, services, existing, f"{existing}!!")
+    assert authenticate(client, services, existing, PASSWORD), "the old password still works"
+
+
+def test_the_settings_page_says_why_a_new_password_is_refused(services, app_client):
+    username = new_user(services, "analyst")
+    csrf = login(app_client, username)
+    response = app_client.post("/settings/password", data={
+        "csrf_token": csrf, "current_password": PASSWORD, "new_password": "password12"},
+        follow_redirects=True)
+    assert "on the list of the most common passwords" in response.text
+    response = app_client.post("/settings/password", data={
+        "csrf_token": csrf, "current_password": PASSWORD, "new_password": " " * 12},
+        follow_redirects=True)
+    assert "cannot be only spaces or invisible characters" in response.text
+    assert authenticate(app_client.app.state.es, services, username, PASSWORD)
+    app_client.cookies.clear()
+
+
+def test_the_cli_says_why_a_password_is_refused(cli, capsys):
+    name = f"cli-weak-{uuid.uuid4().hex[:6]}"
+    assert cli(["users", "create", name, "--role", "admin", "--password", "password12"]) == 1
+    assert "most common passwords" in capsys.readouterr().err
+    assert cli(["users", "create", name, "--role", "admin", "--password", "\u200b" * 12]) == 1
+    assert "only spaces or invisible characters" in capsys.readouterr().err

@@ -271,3 +271,77 @@ def test_the_urgent_reason_comes_first_in_the_readers_language():
     assert item_reasons(item, floor=0.15)[0] == (
         "urgent: possible self-harm, a young person may be at risk now")
     assert not any("urgent" in r for r in item_reasons({**item, "urgent": False}, floor=0.15))
+
+
+def test_unrevealed_previews_ignore_the_users_blur_preferences(services):
+    """Issue 18.2: turning blur and grey off must not turn an unrevealed preview into the
+    original; preferences apply only after a (recorded) reveal."""
+    data = samples.png_bytes(41, size=128)
+    item = seed_one(services, media=[data])
+    protected = media.preview(data, blur=True, grayscale=True)
+    with ui_client(services) as app_client:
+        csrf = login(app_client, new_user(services, "analyst"))
+        response = app_client.put("/api/me/settings", headers={"X-CSRF-Token": csrf}, json={
+            "locale": "en", "prefs": {"blur": False, "grayscale": False}})
+        assert response.status_code == 200
+        url = f"/media/{item['item_id']}/0/preview"
+        assert app_client.get(url).content == protected, "unrevealed: always blurred and grey"
+        app_client.post(f"/api/items/{item['item_id']}/media/0/reveal",
+                        headers={"X-CSRF-Token": csrf})
+        assert app_client.get(url).content == media.preview(data, blur=False, grayscale=False)
+
+
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def _text_nodes(html: str) -> list[tuple[str, bool]]:
+    """(text, inside a <bdi>) for every text node of the page's <main>."""
+    from html.parser import HTMLParser
+
+    void = {"input", "br", "img", "meta", "link", "hr", "source", "wbr"}
+
+    class Collect(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stack: list[str] = []
+            self.nodes: list[tuple[str, bool]] = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag not in void:
+                self.stack.append(tag)
+
+        def handle_endtag(self, tag):
+            if tag in self.stack:
+                del self.stack[len(self.stack) - 1 - self.stack[::-1].index(tag):]
+
+        def handle_data(self, data):
+            if data.strip():
+                self.nodes.append((data, "bdi" in self.stack))
+
+    parser = Collect()
+    parser.feed("<main>" + html.split("<main>", 1)[1])
+    return parser.nodes
+
+
+def test_bidi_controls_in_crawled_values_cannot_reorder_the_page(services):
+    """Issue 18.6: an author name ending in U+202E made the author link '…/u/gpj.exe'
+    display as 'exe.jpg…', and a title '\\u202eTXT.exe' showed as 'exe.TXT'. Every crawled
+    value is isolated (<bdi>) and bidi controls are shown as visible marks, never applied."""
+    source = unique_source()
+    item = seed_one(services, source=source, author="evil\u202e", title="\u202eTXT.exe",
+                    author_url="https://forum.example.test/u/gpj.exe",
+                    url="https://forum.example.test/t/\u202egpj.exe",
+                    text="xem \u2067tệp\u2069 gpj.exe\u202e ngay")
+    with ui_client(services) as app_client:
+        login(app_client, new_user(services, "analyst"))
+        pages = {"item": app_client.get(f"/items/{item['item_id']}").text,
+                 "queue": app_client.get(f"/queue?source={source}").text}
+    for name, html in pages.items():
+        nodes = _text_nodes(html)
+        crawled = [text for text, _ in nodes if re.search(r"TXT\.exe|gpj\.exe|evil|tệp", text)]
+        assert crawled, name
+        assert all(inside for text, inside in nodes if text in crawled), (name, nodes)
+        shown = "".join(text for text, _ in nodes)
+        assert not any(c in shown for c in BIDI_CONTROLS), f"a live bidi control on {name}"
+    assert 'class="bidi-control"' in pages["item"] and "U+202E" in pages["item"]
+    assert "U+2067" in pages["item"] and "U+2069" in pages["item"]

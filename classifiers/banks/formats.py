@@ -19,6 +19,7 @@ import ijson
 
 from classifiers.banks.signals import SIGNALS, InvalidHash, normalise
 from classifiers.banks.store import BankKind, BankStore, Callback, Entry, ImportResult, NewEntry
+from harmwatch.csvcells import SafeWriter, restore_cell
 
 Format = Literal["csv", "ncmec", "vics", "text"]
 FORMATS: tuple[Format, ...] = ("csv", "ncmec", "vics", "text")
@@ -146,7 +147,8 @@ def read_csv(fp: IO[str], *, require_category: bool = False) -> Iterator[NewEntr
     if require_category and "category" not in fields:
         raise FormatError("NCMEC-style CSV needs a category column (A1, A2, B1, B2)")
     for line_no, row in enumerate(reader, start=2):
-        values = {f: v.strip() for f, v in zip(fields, row, strict=False) if f and v.strip()}
+        values = {f: restore_cell(v.strip()) for f, v in zip(fields, row, strict=False)
+                  if f and v.strip()}
         if not any(k in SIGNALS for k in values):
             continue
         if require_category and values.get("category", "").upper() not in NCMEC_CATEGORIES:
@@ -256,7 +258,7 @@ def write_entries(entries: Iterable[Entry], fp: IO[str], fmt: Format, *,
 
 
 def _write_rows(entries: Iterable[Entry], fp: IO[str], columns: tuple[str, ...]) -> int:
-    writer = csv.writer(fp, lineterminator="\n")
+    writer = SafeWriter(fp, lineterminator="\n")
     writer.writerow(columns)
     count = 0
     for entry in entries:

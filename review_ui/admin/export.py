@@ -9,7 +9,6 @@ Vietnamese letters, so no extra font or package is needed.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 
@@ -21,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from harmwatch.csvcells import SafeWriter  # noqa: E402
 from review_ui.admin.reports import METRICS, Report  # noqa: E402
 from review_ui.i18n import format_number, format_share  # noqa: E402
 from review_ui.i18n import gettext as _  # noqa: E402
@@ -68,7 +68,7 @@ def rows(report: Report) -> Iterator[tuple[str, str, str, object]]:
 def to_csv(report: Report) -> bytes:
     """UTF-8 with a BOM, so spreadsheet programs show Vietnamese labels correctly."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = SafeWriter(out)
     writer.writerow(["section", "key", "metric", "value", "label"])
     for section, key, metric, value in rows(report):
         writer.writerow([section, key, metric, value, metric_label(metric)])

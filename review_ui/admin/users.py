@@ -15,7 +15,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from review_ui import accounts
+from review_ui import accounts, i18n
 from review_ui.actions import Ctx
 from review_ui.admin.common import ctx, page, redirect
 from review_ui.review import ReviewError
@@ -37,12 +37,19 @@ def _exists(c: Ctx, username: str) -> accounts.User:
     return user
 
 
+def _refused(exc: accounts.AccountError) -> ReviewError:
+    """The error to show: a refused password says why, in the admin's language."""
+    if isinstance(exc, accounts.PasswordRejected):
+        return ReviewError(exc.explain(i18n.gettext))
+    return ReviewError(str(exc))
+
+
 def create(c: Ctx, username: str, password: str, role: str, locale: str) -> accounts.User:
     try:
         user = accounts.create_user(c.client, c.settings, username.strip().lower(), password,
                                     role, locale=locale, created_by=c.username)
     except accounts.AccountError as exc:
-        raise ReviewError(str(exc)) from exc
+        raise _refused(exc) from exc
     c.record("user_create", user.username, role=role, locale=locale)
     return user
 
@@ -71,7 +78,7 @@ def reset_password(c: Ctx, username: str, password: str) -> None:
     try:
         accounts.set_password(c.client, c.settings, username, password)
     except accounts.AccountError as exc:
-        raise ReviewError(str(exc)) from exc
+        raise _refused(exc) from exc
     c.sessions.delete_for_user(username, keep=c.principal.session_id)
     c.record("user_password_reset", username)
 

@@ -5,6 +5,13 @@ A case lives in its own versioned index behind ``<prefix>-cases`` (same conventi
 officers editing one case never lose each other's work, and every change is recorded in
 the audit trail by the caller-supplied :class:`~review_ui.audit.Actor`.
 
+An item that stops being confirmed or escalated after joining a case (an admin dismisses
+an escalation) stays in the case's ``item_ids`` — the case's history is not rewritten —
+but is *withheld* (:func:`withheld`): the case page shows only its id, and exports leave
+out its files and metadata and list its id under ``withheld_items``. Should it be
+confirmed or escalated again, it comes back. The check is made each time a case is shown
+or exported, never stored.
+
 Status moves ``open → exported → closed``. Changing the items of an exported case
 returns it to ``open``: the pack already handed over no longer describes it.
 """
@@ -171,6 +178,16 @@ def _caseable(client: Elasticsearch, settings: Settings, item_ids: list[str]) ->
     if problems:
         raise CaseError("cannot add " + "; ".join(problems))
     return item_ids
+
+
+def withheld(item: dict[str, Any]) -> bool:
+    """Whether a case's item may no longer be shown or exported with it.
+
+    Checked at every showing and export (not when the item was added): an item analysts
+    no longer stand behind — dismissed after its escalation — is not evidence, whoever
+    looks, admins included.
+    """
+    return item.get("status") not in CASEABLE_ITEM_STATUSES
 
 
 def _editable(case: dict[str, Any]) -> None:

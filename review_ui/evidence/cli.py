@@ -147,6 +147,9 @@ def cmd_export(args: argparse.Namespace) -> int:
           f"{result.manifest_sha256}; time-stamp: {result.timestamp}")
     if result.missing_items:
         print(f"items not found: {', '.join(result.missing_items)}", file=sys.stderr)
+    if result.withheld_items:
+        print(f"items withheld (no longer confirmed or escalated): "
+              f"{', '.join(result.withheld_items)}", file=sys.stderr)
     return 0
 
 

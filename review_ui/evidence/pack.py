@@ -9,7 +9,6 @@ Layout and field meanings: docs/formats/evidence-pack.md.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -24,6 +23,7 @@ from elasticsearch import Elasticsearch
 
 from harmwatch.blobstore import BlobNotFound, BlobStore, get_blob_store, parse_ref
 from harmwatch.contract import utcnow
+from harmwatch.csvcells import SafeWriter
 from harmwatch.documents import items_alias
 from harmwatch.settings import Settings
 from review_ui import __version__, audit
@@ -132,6 +132,7 @@ class ExportResult:
     items: int
     missing_items: list[str]
     timestamp: str
+    withheld_items: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -288,9 +289,9 @@ def _items(client: Elasticsearch, settings: Settings, item_ids: list[str]
 
 def _hashes_csv(rows: list[dict[str, Any]]) -> bytes:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=HASH_COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    writer = SafeWriter(out, lineterminator="\r\n")
+    writer.writerow(HASH_COLUMNS)
+    writer.writerows([row.get(name) for name in HASH_COLUMNS] for row in rows)
     return out.getvalue().encode("utf-8")
 
 
@@ -307,10 +308,12 @@ def export_case(client: Elasticsearch, settings: Settings, case_id: str, target:
     ex = _Export(client, settings, store or get_blob_store(settings), PackWriter(target, started),
                  metadata_only, started)
     kind = KINDS[1] if metadata_only else KINDS[0]
-    summaries, missing = [], []
+    summaries, missing, withheld = [], [], []
     for item_id, item, log in _items(client, settings, case["item_ids"]):
         if item is None:
             missing.append(item_id)
+        elif cases.withheld(item):  # dismissed since it joined the case: not evidence
+            withheld.append(item_id)
         else:
             summaries.append(_export_item(ex, item, log))
     ex.writer.add_bytes("case.json", _json({
@@ -320,7 +323,8 @@ def export_case(client: Elasticsearch, settings: Settings, case_id: str, target:
     key_fp = fingerprint(key.public_key())
     context = {"case": case, "organisation": settings.evidence_organisation,
                "exported_by": actor.username, "exported_at": iso(started), "kind": kind,
-               "tool": TOOL, "items": summaries, "missing": missing, "fingerprint": key_fp}
+               "tool": TOOL, "items": summaries, "missing": missing, "withheld": withheld,
+               "fingerprint": key_fp}
     ex.writer.add_bytes("summary.html", summary.render_summary(language, context))
     ex.writer.add_bytes("vics.json", _json(vics.document(case, ex.vics_media, TOOL,
                                                          settings.evidence_organisation)))
@@ -335,6 +339,7 @@ def export_case(client: Elasticsearch, settings: Settings, case_id: str, target:
         "case": {k: case.get(k) for k in ("case_id", "title", "reference", "agency", "officer",
                                           "status", "created_at", "created_by")},
         "items": [s["item_id"] for s in summaries], "missing_items": missing,
+        "withheld_items": withheld,
         "signature": {"algorithm": "Ed25519", "file": SIGNATURE,
                       "public_key_file": PUBLIC_KEY_FILE, "public_key_sha256": key_fp},
         "timestamp": {"request": TSQ, "token": TSR, "hash_algorithm": "sha256",
@@ -346,7 +351,8 @@ def export_case(client: Elasticsearch, settings: Settings, case_id: str, target:
     stamp = _timestamp(ex, settings, manifest)
     ex.writer.close()
     result = ExportResult(pack_id, kind, hashlib.sha256(manifest).hexdigest(), len(ex.writer.files) + 1,
-                          ex.writer.total, len(summaries), missing, stamp, ex.warnings)
+                          ex.writer.total, len(summaries), missing, stamp,
+                          warnings=ex.warnings, withheld_items=withheld)
     _record_export(client, settings, actor, case_id, result, language)
     return result
 
@@ -371,7 +377,8 @@ def _record_export(client: Elasticsearch, settings: Settings, actor: audit.Actor
                    result: ExportResult, language: str) -> None:
     details = {"pack_id": result.pack_id, "kind": result.kind, "language": language,
                "manifest_sha256": result.manifest_sha256, "files": result.files,
-               "bytes": result.bytes, "items": result.items, "timestamp": result.timestamp}
+               "bytes": result.bytes, "items": result.items, "timestamp": result.timestamp,
+               "withheld_items": result.withheld_items}
     audit.record(client, settings, actor, "evidence_export", case_id, details)
     cases.set_status(client, settings, actor, case_id, "exported",
                      export={**details, "at": iso(utcnow()), "by": actor.username})

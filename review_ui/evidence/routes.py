@@ -92,8 +92,16 @@ def _case_items(ctx: Ctx, item_ids: list[str]) -> list[dict[str, Any]]:
     docs = ctx.client.mget(index=items_alias(ctx.settings), ids=item_ids, source_includes=[
         "item_id", "url", "status", "decision.category", "top_category", "media_count",
         "crawled_at", "has_match"])["docs"]
-    return [d["_source"] if d.get("found") else {"item_id": d["_id"], "missing": True}
-            for d in docs]
+    return [_shown(doc) for doc in docs]
+
+
+def _shown(doc: dict[str, Any]) -> dict[str, Any]:
+    """What the case page may show of one item: nothing but its id if missing or withheld."""
+    if not doc.get("found"):
+        return {"item_id": doc["_id"], "missing": True}
+    if cases.withheld(doc["_source"]):
+        return {"item_id": doc["_id"], "withheld": True}
+    return doc["_source"]
 
 
 @router.get("/cases/{case_id}", name="case_page")

@@ -12,6 +12,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from review_ui.bidi import crawled
+
 LANGUAGES = ("vi", "en")
 
 STRINGS: dict[str, dict[str, str]] = {
@@ -29,6 +31,7 @@ STRINGS: dict[str, dict[str, str]] = {
                   "PACK.zip --public-key KEY.pem — or see manifest.json, manifest.sig and "
                   "docs/formats/evidence-pack.md.",
         "fingerprint": "Signing key fingerprint (SHA-256)", "missing": "Items not found",
+        "withheld": "Items withheld: no longer confirmed or escalated (not in this pack)",
     },
     "vi": {
         "title": "Tóm tắt gói chứng cứ", "case": "Vụ việc", "reference": "Số hiệu",
@@ -44,6 +47,7 @@ STRINGS: dict[str, dict[str, str]] = {
                   "PACK.zip --public-key KEY.pem — hoặc xem manifest.json, manifest.sig và "
                   "docs/formats/evidence-pack.md.",
         "fingerprint": "Dấu vân tay khoá ký (SHA-256)", "missing": "Mục không tìm thấy",
+        "withheld": "Mục bị giữ lại: không còn được xác nhận hay chuyển tiếp (không có trong gói)",
     },
 }
 
@@ -52,6 +56,7 @@ _env = Environment(
     autoescape=select_autoescape(default=True, default_for_string=True),
     undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
 )
+_env.filters["crawled"] = crawled
 
 
 def render_summary(language: str, context: dict[str, Any]) -> bytes:
