@@ -29,7 +29,7 @@ def test_cli_round_trip(tmp_path: Path, banks_dir: Path, capsys: pytest.CaptureF
     junk = tmp_path / "junk.jpg"
     junk.write_bytes(b"<html>not an image</html>")
 
-    assert main(["hash", str(image), str(junk)]) == 0
+    assert main(["hash", str(image), str(junk)]) == 1  # junk is not hashed; image is
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert lines[1]["error"] == "not_an_image"
     frame = lines[0]["frames"][0]
