@@ -9,7 +9,6 @@ report each bad file on one line and go on with the rest.
 from __future__ import annotations
 
 import io
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +17,6 @@ import pytest
 from PIL import Image
 
 from classifiers.media.hashing import DEFAULT_LIMITS, hash_image
-from harmwatch.cli import main
-from harmwatch.settings import get_settings
 from review_ui import media
 
 # Peak memory the preview may add for an 8000x8000 image. Decoding it in full at RGB with
@@ -93,42 +90,3 @@ def test_preview_keeps_the_exif_orientation():
     image.save(out, "JPEG", exif=exif)
     with Image.open(io.BytesIO(media.preview(out.getvalue(), False, False))) as shown:
         assert shown.width < shown.height
-
-
-@pytest.fixture
-def banks_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("HARMWATCH_BANKS_DIR", str(tmp_path / "banks"))
-    get_settings.cache_clear()
-    yield tmp_path / "banks"
-    get_settings.cache_clear()
-
-
-@pytest.mark.parametrize("command", ["hash", "match"])
-def test_bad_files_get_one_error_line_each_and_the_rest_is_processed(
-        command, tmp_path, banks_dir, capsys):
-    good, junk = tmp_path / "good.png", tmp_path / "junk.jpg"
-    good.write_bytes(_png(300, 200))
-    junk.write_bytes(b"<html>not an image</html>")
-    missing, folder = tmp_path / "missing.png", tmp_path / "folder"
-    folder.mkdir()
-    files = [missing, folder, junk, good]
-    assert main([command, *map(str, files)]) == 1, "any bad file: exit 1"
-    out, err = capsys.readouterr()
-    errors = err.strip().splitlines()
-    assert len(errors) == 4, errors  # three bad files and a summary
-    for path, reason in ((missing, "unreadable"), (folder, "unreadable"),
-                         (junk, "not_an_image")):
-        assert sum(f"{path}: {reason}" in line for line in errors) == 1, (path, errors)
-    assert errors[-1] == f"harmwatch {command}: 3 of 4 file(s) not hashed"
-    assert "Traceback" not in err
-    records = {json.loads(line)["file"]: json.loads(line) for line in out.splitlines()}
-    assert records[str(good)].get("error") is None
-    assert records[str(junk)]["error"] == "not_an_image"
-
-
-@pytest.mark.parametrize("command", ["hash", "match"])
-def test_all_good_files_exit_0(command, tmp_path, banks_dir, capsys):
-    good = tmp_path / "good.png"
-    good.write_bytes(_png(300, 200))
-    assert main([command, str(good)]) == 0
-    assert capsys.readouterr().err == ""
