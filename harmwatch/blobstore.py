@@ -4,6 +4,8 @@ Blobs are named by the sha256 of their content (``sha256:<hex>``), so a blob is
 written once however often it is crawled, and a reference proves its own integrity.
 :class:`BlobStore` is the narrow interface every stage uses; :class:`FilesystemBlobStore`
 implements it over a directory. An S3-compatible store can implement the same methods.
+:func:`get_blob_store` wraps it in :class:`harmwatch.sealing.SealingBlobStore`, which keeps
+sealed evidence sealed.
 """
 
 from __future__ import annotations
@@ -12,9 +14,14 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from harmwatch.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+    from harmwatch.sealing import SealingBlobStore
 
 REF_PREFIX = "sha256:"
 _CHUNK = 1024 * 1024
@@ -151,6 +158,13 @@ class FilesystemBlobStore:
             return False
 
 
-def get_blob_store(settings: Settings | None = None) -> BlobStore:
+def get_blob_store(settings: Settings | None = None,
+                   client: Elasticsearch | None = None) -> SealingBlobStore:
+    """The store every stage uses: the filesystem store behind the sealing wrapper, so a
+    sealed blob is read decrypted and never written in plaintext again (harmwatch.sealing).
+    ``client``: an Elasticsearch client to reuse; else one is made when first needed."""
+    from harmwatch.sealing import SealingBlobStore
+
     settings = settings or get_settings()
-    return FilesystemBlobStore(settings.resolved_blob_dir, settings.blob_max_bytes)
+    plain = FilesystemBlobStore(settings.resolved_blob_dir, settings.blob_max_bytes)
+    return SealingBlobStore(plain, settings, client)

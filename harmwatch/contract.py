@@ -17,7 +17,7 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 SCHEMA_VERSION = 1
 
@@ -39,6 +39,23 @@ HexSha1 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
 HexMd5 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 BlobRef = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
 
+# Identity limits: a source id is at most 64 characters (crawlers/sources.py), a platform's
+# post id far less than 512; past them a message is refused naming the field, not dead-lettered
+# later as "too large" once its key and copies have multiplied it.
+MAX_SOURCE_CHARS = 64
+MAX_POST_ID_CHARS = 512
+
+
+def _not_bool(value: object) -> object:
+    """Refuse ``true``/``false`` where a number is meant: ``Literal[1]`` accepts ``True == 1``
+    even in strict mode."""
+    if isinstance(value, bool):
+        raise ValueError("must be the number 1, not a boolean")
+    return value
+
+
+SchemaVersion = Annotated[Literal[1], BeforeValidator(_not_bool)]
+
 
 def utcnow() -> datetime:
     """Timezone-aware UTC now; naive datetimes are never put on the wire."""
@@ -46,8 +63,9 @@ def utcnow() -> datetime:
 
 
 class _Message(BaseModel):
-    # Unknown fields are refused so that a typo in a producer is a dead letter, not data loss.
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    # Unknown fields are refused so that a typo in a producer is a dead letter, not data loss;
+    # strict, so a wrong type is refused rather than coerced ("2" for 2, 12 for a date in 1970).
+    model_config = ConfigDict(extra="forbid", frozen=False, strict=True)
 
 
 class Author(_Message):
@@ -89,10 +107,12 @@ class CrawlProvenance(_Message):
 class CrawledPost(_Message):
     """A public post as crawled: the value of a ``posts.raw`` message."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
-    source: str = Field(min_length=1, description="Source id from the sources file.")
+    schema_version: SchemaVersion = SCHEMA_VERSION
+    source: str = Field(min_length=1, max_length=MAX_SOURCE_CHARS,
+                        description="Source id from the sources file.")
     source_kind: SourceKind
-    post_id: str = Field(min_length=1, description="The platform's id of the post, stable.")
+    post_id: str = Field(min_length=1, max_length=MAX_POST_ID_CHARS,
+                         description="The platform's id of the post, stable.")
     version: int = Field(default=1, ge=1, description="Raised each time an edit is seen.")
     content_hash: HexSha256 = Field(description="sha256 of text + media URLs; detects edits.")
     url: str
@@ -174,7 +194,7 @@ class HashMatch(_Message):
 class AnalysedPost(_Message):
     """A post with its analysis: the value of a ``posts.flagged`` message."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     post: CrawledPost
     analyzed_at: datetime
     analyzer_version: str
@@ -192,7 +212,7 @@ class AnalysedPost(_Message):
 class DeadLetter(_Message):
     """A message a stage could not process, kept whole with the reason (``posts.dead``)."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     stage: str
     error: str
     source_topic: str

@@ -86,10 +86,7 @@ def decide(ctx: Ctx, item_id: str, decision: review.Decision) -> dict[str, Any]:
 
 def _seal_evidence(ctx: Ctx, source: dict[str, Any]) -> dict[str, Any]:
     try:
-        atrest.ensure_sealed_index(ctx.client, ctx.settings)
-        store = get_blob_store(ctx.settings)
-        sealed = sum(atrest.seal_blob(ctx.client, ctx.settings, store, ref, source["item_id"])
-                     for ref in atrest.item_refs(source))
+        sealed = atrest.seal_item(get_blob_store(ctx.settings, ctx.client), source)
     except (OSError, RuntimeError, ApiError, TransportError) as exc:
         return {"seal_error": f"{type(exc).__name__}: {exc}"}
     if sealed:

@@ -2,7 +2,7 @@
 
 Authentication is the session cookie set by ``POST /login``; every POST/PUT also needs the
 session's CSRF token in the ``X-CSRF-Token`` header (``GET /api/me`` returns it). The
-OpenAPI description is served at ``/api/openapi.json``.
+OpenAPI description is served at ``/api/openapi.json``, to signed-in admins only.
 """
 
 from __future__ import annotations

@@ -73,8 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="harmwatch review API", version=__version__, lifespan=lifespan,
-        dependencies=[Depends(authorize)], docs_url=None, redoc_url=None,
-        openapi_url="/api/openapi.json",
+        dependencies=[Depends(authorize)], docs_url=None, redoc_url=None, openapi_url=None,
         description=(
             "JSON API of the harmwatch review UI. Authenticate by signing in at `/login` "
             "(the `hw_session` cookie); send the session's CSRF token (from `GET /api/me`) "
@@ -86,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = SessionStore(client, settings, secret_key(settings))
     app.state.throttle = LoginThrottle(client, settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    _name_openapi_route(app)
+    app.get("/api/openapi.json", name="openapi", include_in_schema=False)(_openapi)
 
     from review_ui import admin, api, pages
     from review_ui.evidence import routes as evidence_routes
@@ -100,11 +99,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _name_openapi_route(app: FastAPI) -> None:
-    """Name FastAPI's OpenAPI route so the permissions table can list it as public."""
-    for route in app.router.routes:
-        if getattr(route, "path", None) == app.openapi_url:
-            route.name = "openapi"
+def _openapi(request: Request) -> JSONResponse:
+    """The API description, as an ordinary route behind :func:`authorize` (admins only).
+
+    FastAPI's own ``openapi_url`` route skips the app's dependencies, so it would be public.
+    """
+    return JSONResponse(request.app.openapi())
 
 
 async def _security_headers(request: Request,

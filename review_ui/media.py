@@ -12,8 +12,9 @@ import io
 
 from PIL import Image, ImageFilter, ImageOps
 
-# Pillow refuses anything larger (decompression bombs) before decoding.
-Image.MAX_IMAGE_PIXELS = 40_000_000
+from classifiers.media.hashing import ImageRefused, display_frame
+
+# Decoding limits (decompression bombs) are the analyzer's: classifiers.media.Limits.
 PREVIEW_SIZE = 480
 BLUR_RADIUS = 16
 SNAPSHOT_LIMIT = 2 * 1024 * 1024
@@ -49,13 +50,7 @@ def sniff(data: bytes) -> tuple[str, str]:
 
 def preview(data: bytes, blur: bool, grayscale: bool) -> bytes:
     """A small JPEG of the first frame, blurred and/or greyed as the reviewer prefers."""
-    sniff(data)
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.seek(0)
-            frame = ImageOps.exif_transpose(image.convert("RGB"))
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise UnsupportedMedia(f"cannot decode the image ({exc})") from exc
+    frame = _frame(data, PREVIEW_SIZE)
     frame.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
     if grayscale:
         frame = ImageOps.grayscale(frame).convert("RGB")
@@ -68,16 +63,20 @@ def preview(data: bytes, blur: bool, grayscale: bool) -> bytes:
 
 def still(data: bytes) -> bytes:
     """The first frame as PNG (revealed animations when autoplay is off)."""
+    out = io.BytesIO()
+    _frame(data, None).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _frame(data: bytes, side: int | None) -> Image.Image:
+    """Frame 0, upright, reduced to about ``side``; refused (:class:`UnsupportedMedia`) when
+    the bytes are not an allow-listed raster or exceed the analyzer's limits, so the UI
+    never decodes what the analyzer would not."""
     sniff(data)
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.seek(0)
-            frame = image.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        return display_frame(data, side)
+    except ImageRefused as exc:
         raise UnsupportedMedia(f"cannot decode the image ({exc})") from exc
-    out = io.BytesIO()
-    frame.save(out, format="PNG")
-    return out.getvalue()
 
 
 def snapshot_text(data: bytes) -> str:

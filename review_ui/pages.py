@@ -13,7 +13,6 @@ from harmwatch.blobstore import BlobNotFound, get_blob_store
 from harmwatch.documents import get_thresholds
 from review_ui import accounts, actions, audit, i18n, media, review
 from review_ui.actions import Ctx
-from review_ui.evidence.atrest import open_blob
 from review_ui.reasons import item_reasons
 from review_ui.rendering import render
 from review_ui.security import (
@@ -237,10 +236,10 @@ def _blob(ctx: Ctx, ref: str, what: str) -> bytes:
     """A blob's bytes, decrypting its sealed copy when the item's evidence was sealed at rest.
 
     Confirmed items' media and snapshots are encrypted at rest and their plaintext deleted
-    (review_ui.evidence.atrest), yet analysts and liaison officers still need to see them.
+    (harmwatch.sealing), yet analysts and liaison officers still need to see them.
     """
     try:
-        with open_blob(ctx.client, ctx.settings, get_blob_store(ctx.settings), ref) as handle:
+        with get_blob_store(ctx.settings, ctx.client).open(ref) as handle:
             return handle.read()
     except BlobNotFound as exc:
         raise review.NotVisible(f"the {what} are not in the blob store") from exc

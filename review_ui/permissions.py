@@ -14,8 +14,9 @@ EVERYONE = frozenset({ANALYST, LIAISON, ADMIN})
 DECIDERS = frozenset({ANALYST, ADMIN})
 ADMINS = frozenset({ADMIN})
 
-# Routes anyone may reach, signed in or not.
-PUBLIC_ROUTES = frozenset({"login_page", "login", "healthz", "static", "openapi"})
+# Routes anyone may reach, signed in or not. The OpenAPI description is not one of them:
+# it maps every admin route, which an anonymous prober has no business reading.
+PUBLIC_ROUTES = frozenset({"login_page", "login", "healthz", "static"})
 
 ROUTE_ROLES: dict[str, frozenset[str]] = {
     # pages
@@ -51,6 +52,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "api_bulk": DECIDERS,
     "api_audit": ADMINS,
     "api_audit_verify": ADMINS,
+    "openapi": ADMINS,  # /api/openapi.json; FastAPI's /docs and /redoc are switched off
 }
 
 # Item statuses each role may see. Liaison officers work only on what analysts passed on.

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def make_post(run: str, i: int, media: list[MediaItem] | None = None,
         content_hash=content_hash(body, [m.url for m in media or []]),
         url=f"https://forum.example/t/{i}", text=body, media=media or [],
         provenance=CrawlProvenance(crawler="demo", crawl_job_id=run,
-                                   fetched_at="2026-11-29T10:00:00Z",
+                                   fetched_at=datetime(2026, 11, 29, 10, tzinfo=UTC),
                                    page_url=f"https://forum.example/t/{i}"),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def test_cli_round_trip(tmp_path: Path, banks_dir: Path, capsys: pytest.CaptureF
     junk = tmp_path / "junk.jpg"
     junk.write_bytes(b"<html>not an image</html>")
 
-    assert main(["hash", str(image), str(junk)]) == 0
+    assert main(["hash", str(image), str(junk)]) == 1  # junk is not hashed; image is
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert lines[1]["error"] == "not_an_image"
     frame = lines[0]["frames"][0]
@@ -92,3 +93,40 @@ def test_an_import_with_one_bad_line_adds_nothing(tmp_path: Path, banks_dir: Pat
     captured = capsys.readouterr()
     assert f"{len(good):,} added" in captured.out and f"{len(good):,} checked" in captured.err
     assert main(["banks", "disable", "missing"]) == 1
+
+
+def _small_png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (300, 200), (7, 8, 9)).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("command", ["hash", "match"])
+def test_bad_files_get_one_error_line_each_and_the_rest_is_processed(
+        command, tmp_path, banks_dir, capsys):
+    good, junk = tmp_path / "good.png", tmp_path / "junk.jpg"
+    good.write_bytes(_small_png())
+    junk.write_bytes(b"<html>not an image</html>")
+    missing, folder = tmp_path / "missing.png", tmp_path / "folder"
+    folder.mkdir()
+    files = [missing, folder, junk, good]
+    assert main([command, *map(str, files)]) == 1, "any bad file: exit 1"
+    out, err = capsys.readouterr()
+    errors = err.strip().splitlines()
+    assert len(errors) == 4, errors  # three bad files and a summary
+    for path, reason in ((missing, "unreadable"), (folder, "unreadable"),
+                         (junk, "not_an_image")):
+        assert sum(f"{path}: {reason}" in line for line in errors) == 1, (path, errors)
+    assert errors[-1] == f"harmwatch {command}: 3 of 4 file(s) not hashed"
+    assert "Traceback" not in err
+    records = {json.loads(line)["file"]: json.loads(line) for line in out.splitlines()}
+    assert records[str(good)].get("error") is None
+    assert records[str(junk)]["error"] == "not_an_image"
+
+
+@pytest.mark.parametrize("command", ["hash", "match"])
+def test_all_good_files_exit_0(command, tmp_path, banks_dir, capsys):
+    good = tmp_path / "good.png"
+    good.write_bytes(_small_png())
+    assert main([command, str(good)]) == 0
+    assert capsys.readouterr().err == ""

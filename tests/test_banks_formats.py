@@ -167,3 +167,25 @@ def test_csv_exports_neutralise_formulas_and_read_back_unchanged(tmp_path) -> No
     assert not any(cell.startswith(("=", "+", "-", "@")) for cell in cells)
     back = list(read_entries(io.StringIO(out.getvalue()), "csv"))
     assert sorted(e.note for e in back) == sorted([formula, "-1 day"])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ncmec", "text"])
+def test_a_list_that_is_not_utf8_is_a_format_error(fmt: str, tmp_path: Path) -> None:
+    """Found by the fuzz target (tests/fuzz): invalid UTF-8 raised UnicodeDecodeError, a
+    traceback from ``harmwatch banks import`` instead of a one-line refusal."""
+    from classifiers.banks.formats import open_list
+
+    path = tmp_path / "list.txt"
+    path.write_bytes(b"md5\n" + b"d41d8cd98f00b204e9800998ecf8427e\n" + b"\xfd*\xf6\n")
+    with open_list(path, fmt) as fp, pytest.raises(FormatError, match="UTF-8"):
+        list(read_entries(fp, fmt, algorithm="md5"))
+
+
+@pytest.mark.parametrize("media", [{"MD5": ["d41d8cd98f00b204e9800998ecf8427e"]}, {"MD5": 5},
+                                   {"SHA1": {"x": 1}},
+                                   {"MD5": "d41d8cd98f00b204e9800998ecf8427e", "Comments": 5}])
+def test_vics_values_of_the_wrong_json_type_are_a_format_error(media: dict) -> None:
+    """Found by the fuzz target: a hash that is not a string raised AttributeError."""
+    document = json.dumps({"value": [media]}).encode()
+    with pytest.raises(FormatError, match=r"Media\[0\]"):
+        list(read_entries(io.BytesIO(document), "vics"))

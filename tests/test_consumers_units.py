@@ -195,3 +195,29 @@ def test_the_analyzer_forwards_a_post_at_the_models_default_below_the_recall_flo
     [(_, out)] = produced
     assert [key for key, _ in out] == [posts[0].key]
     assert "grooming score 0.09" in AnalysedPost.model_validate_json(out[0][1]).reasons
+
+
+def test_a_dead_letter_for_an_oversized_post_id_names_the_field(tmp_path):
+    """A 600,000-character post_id used to be reported as the analysed post being too large."""
+    import json
+    from types import SimpleNamespace
+
+    from consumers.analyzer import Analyzer
+    from consumers.engines import Engines
+    from consumers.stage import DeadLetterSink
+    from harmwatch.blobstore import get_blob_store
+    from harmwatch.settings import load_settings
+    from tests.consumers_support import make_post
+
+    settings = load_settings(var_dir=tmp_path)
+    post = make_post("oversized", 1, text="xin chào").model_copy(update={"post_id": "9" * 600_000})
+    analyzer = Analyzer(settings)
+    analyzer.engines = Engines(_FixedText({post.text: _analysis(grooming=0.9)}), matcher=None)
+    record = SimpleNamespace(key=b"oversized:9", value=post.model_dump_json().encode(),
+                             topic=settings.topic_raw, partition=0, offset=0, timestamp=0)
+    dead = DeadLetterSink("analyzer", settings, get_blob_store(settings))
+    analyzer.handle([record], dead, SimpleNamespace(produce=lambda *args: None))
+    ((_, letter),) = dead.letters
+    error = json.loads(letter)["error"]
+    assert "post_id" in error and "at most 512 characters" in error
+    assert "message limit" not in error and len(error) < 1000

@@ -10,12 +10,13 @@ from datetime import timedelta
 
 import pytest
 
+from harmwatch import sealing
 from harmwatch.blobstore import BlobNotFound, get_blob_store
 from harmwatch.contract import utcnow
+from harmwatch.sealing import evidence_key
 from harmwatch.search import es_client
 from review_ui import audit
 from review_ui.evidence import atrest, cases, retention
-from review_ui.evidence.keys import evidence_key
 from review_ui.evidence.pack import export_case
 from review_ui.evidence.verify import verify_pack
 from tests.evidence_support import account, make_item, synthetic_png
@@ -25,33 +26,36 @@ KEY = os.urandom(32)
 
 def _roundtrip(data: bytes, key: bytes = KEY) -> bytes:
     sealed = io.BytesIO()
-    atrest.encrypt_stream(io.BytesIO(data), sealed, KEY)
-    return b"".join(atrest.decrypt_chunks(io.BytesIO(sealed.getvalue()), key))
+    sealing.encrypt_stream(io.BytesIO(data), sealed, KEY)
+    return b"".join(sealing.decrypt_chunks(io.BytesIO(sealed.getvalue()), key))
 
 
-@pytest.mark.parametrize("size", [0, 1, atrest.CHUNK, atrest.CHUNK * 2 + 7])
+@pytest.mark.parametrize("size", [0, 1, sealing.CHUNK, sealing.CHUNK * 2 + 7])
 def test_sealing_round_trips_any_size(size):
     data = os.urandom(size)
     assert _roundtrip(data) == data
+    sealed = io.BytesIO()
+    sealing.encrypt_stream(io.BytesIO(data), sealed, KEY)
+    assert sealing.plain_size(len(sealed.getvalue())) == size
 
 
 def _sealed(size: int) -> bytes:
     out = io.BytesIO()
-    atrest.encrypt_stream(io.BytesIO(os.urandom(size)), out, KEY)
+    sealing.encrypt_stream(io.BytesIO(os.urandom(size)), out, KEY)
     return out.getvalue()
 
 
 def test_altered_truncated_or_wrong_key_fails():
-    sealed = bytearray(_sealed(atrest.CHUNK + 10))
+    sealed = bytearray(_sealed(sealing.CHUNK + 10))
     sealed[100] ^= 1
-    with pytest.raises(atrest.SealError, match="chunk 0"):
-        b"".join(atrest.decrypt_chunks(io.BytesIO(bytes(sealed)), KEY))
-    whole = _sealed(atrest.CHUNK + 10)
-    first_chunk_end = len(atrest.MAGIC) + 24 + 4 + atrest.CHUNK + 16
-    with pytest.raises(atrest.SealError, match="chunk 0"):  # last chunk dropped
-        b"".join(atrest.decrypt_chunks(io.BytesIO(whole[:first_chunk_end]), KEY))
-    with pytest.raises(atrest.SealError, match="different evidence key"):
-        b"".join(atrest.decrypt_chunks(io.BytesIO(whole), os.urandom(32)))
+    with pytest.raises(sealing.SealError, match="chunk 0"):
+        b"".join(sealing.decrypt_chunks(io.BytesIO(bytes(sealed)), KEY))
+    whole = _sealed(sealing.CHUNK + 10)
+    first_chunk_end = len(sealing.MAGIC) + 24 + 4 + sealing.CHUNK + 16
+    with pytest.raises(sealing.SealError, match="chunk 0"):  # last chunk dropped
+        b"".join(sealing.decrypt_chunks(io.BytesIO(whole[:first_chunk_end]), KEY))
+    with pytest.raises(sealing.SealError, match="different evidence key"):
+        b"".join(sealing.decrypt_chunks(io.BytesIO(whole), os.urandom(32)))
 
 
 def test_configured_key_is_used_and_checked(services):
@@ -68,8 +72,7 @@ def env(services, tmp_path_factory):
         "blob_dir": tmp_path_factory.mktemp("atrest-blobs")})
     client = es_client(settings)
     cases.ensure_case_indices(client, settings)
-    atrest.ensure_sealed_index(client, settings)
-    return client, settings, get_blob_store(settings)
+    return client, settings, get_blob_store(settings, client)
 
 
 @pytest.mark.integration
@@ -80,9 +83,10 @@ def test_confirmed_media_are_sealed_and_still_export(env, tmp_path):
     escalated = make_item(client, settings, store, status="escalated", media=[synthetic_png(202)])
     assert atrest.seal_confirmed(client, settings, store, admin) >= 2
     ref = item["media"][0]["blob_ref"]
-    assert not store.exists(ref)  # the plaintext is gone
-    assert store.exists(escalated["media"][0]["blob_ref"])  # only confirmed items are sealed
-    with atrest.open_blob(client, settings, store, ref) as handle:
+    assert not store.plain.exists(ref) and store.is_sealed(ref)  # the plaintext is gone
+    escalated_ref = escalated["media"][0]["blob_ref"]
+    assert store.plain.exists(escalated_ref) and not store.is_sealed(escalated_ref)
+    with store.open(ref) as handle:
         assert handle.read() and handle.read() == b""
     case = cases.create_case(client, settings, admin, cases.CaseFields("sealed"))
     cases.add_items(client, settings, admin, case["case_id"], [item["item_id"]])
@@ -117,7 +121,7 @@ def test_retention_deletes_closed_cases_evidence_and_audits_it(env):
     # gone's image and snapshot, and twin's snapshot; never a blob an open case still needs.
     assert run.deleted_blobs == 3 and shared["item_id"] in run.kept_items
     with pytest.raises(BlobNotFound):
-        atrest.open_blob(client, settings, store, gone["media"][0]["blob_ref"])
+        store.open(gone["media"][0]["blob_ref"])
     assert store.exists(shared["media"][0]["blob_ref"])
     assert store.exists(twin["media"][0]["blob_ref"])
     client.indices.refresh(index=settings.index_name("audit"))
@@ -135,3 +139,29 @@ def test_retention_periods_by_status():
     assert not retention.is_due(closed, {"closed": 30}, now)
     assert not retention.is_due({**closed, "status": "open", "updated_at": closed["closed_at"]},
                                 retention.DEFAULT_RETENTION_DAYS, now)
+
+
+def _plain_path(settings, ref: str):
+    digest = ref.removeprefix("sha256:")
+    return settings.resolved_blob_dir / digest[:2] / digest[2:4] / digest
+
+
+@pytest.mark.integration
+def test_a_sealed_blob_crawled_again_is_never_written_in_plaintext(env):
+    """Blobs are named by content: the crawler putting a confirmed image again used to write
+    the plaintext back beside the sealed copy, until the next ``harmwatch evidence seal``."""
+    client, settings, store = env
+    admin = account(client, settings, "admin5", "admin")
+    image = synthetic_png(401)
+    item = make_item(client, settings, store, media=[image])
+    atrest.seal_confirmed(client, settings, store, admin)
+    ref = item["media"][0]["blob_ref"]
+    assert not _plain_path(settings, ref).exists()
+    crawler = get_blob_store(settings)  # what the crawler, analyzer and UI each get
+    assert crawler.put(image) == ref
+    assert crawler.put_stream(io.BytesIO(image)) == ref
+    assert not _plain_path(settings, ref).exists(), "plaintext written back beside the seal"
+    assert crawler.exists(ref) and crawler.size(ref) == len(image)
+    assert crawler.get(ref) == image  # every reader decrypts in the one place
+    with crawler.open(ref) as handle:
+        assert handle.read() == image

@@ -180,8 +180,6 @@ def _tamper_cases(exported: dict[str, Any]) -> dict[str, dict[str, Any]]:
                              "expect": meta_path},
         "removed media": {"remove": {media_path}, "expect": media_path},
         "removed hashes": {"remove": {"hashes.csv"}, "expect": "hashes.csv"},
-        "added file": {"add": {"items/extra.jpg": b"\xff\xd8 synthetic"},
-                       "expect": "items/extra.jpg"},
         "duplicate entry": {"add": {media_path: b"another copy"}, "expect": media_path},
         "edited manifest": {"replace": {"manifest.json": json.dumps(manifest).encode()},
                             "expect": "manifest.sig"},
@@ -191,7 +189,7 @@ def _tamper_cases(exported: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize("kind", ["altered media", "altered metadata", "removed media",
-                                  "removed hashes", "added file", "duplicate entry",
+                                  "removed hashes", "duplicate entry",
                                   "edited manifest", "removed signature", "removed manifest"])
 def test_tampering_is_detected_and_named(exported, tmp_path, kind):
     change = _tamper_cases(exported)[kind]
@@ -200,6 +198,50 @@ def test_tampering_is_detected_and_named(exported, tmp_path, kind):
     report = verify_pack(tampered, exported["key"])
     assert not report.ok
     assert any(problem.startswith(expect) for problem in report.problems), report.problems
+
+
+def _rezip(pack: Path, work: Path, extra: dict[str, bytes] | None = None) -> Path:
+    """Unpack and zip again with Info-ZIP's defaults (``zip -r`` stores folder entries)."""
+    unpacked = work / "unpacked"
+    with zipfile.ZipFile(pack) as archive:
+        archive.extractall(unpacked)
+    for name, data in (extra or {}).items():
+        (unpacked / name).parent.mkdir(parents=True, exist_ok=True)
+        (unpacked / name).write_bytes(data)
+    target = work / "rezipped.zip"
+    subprocess.run(["zip", "-q", "-r", str(target), "."], cwd=unpacked, check=True)
+    return target
+
+
+needs_zip = pytest.mark.skipif(shutil.which("zip") is None, reason="apt-get install zip")
+
+
+@needs_zip
+def test_a_pack_zipped_again_with_folder_entries_still_verifies(exported, tmp_path):
+    rezipped = _rezip(exported["path"], tmp_path)
+    assert any(name.endswith("/") for name in _names(rezipped)), "zip stored no folder entries"
+    report = verify_pack(rezipped, exported["key"])
+    assert report.problems == []
+    assert report.ok and report.additions == []
+
+
+@needs_zip
+def test_handling_noise_is_an_addition_apart_from_tampering(exported, tmp_path):
+    """A Mac's __MACOSX/ and .DS_Store files are added entries, not damaged evidence."""
+    noise = {"__MACOSX/items/._metadata.json": b"\x00\x05\x16\x07", ".DS_Store": b"Bud1"}
+    report = verify_pack(_rezip(exported["path"], tmp_path, noise), exported["key"])
+    assert report.problems == []
+    assert report.intact and not report.ok
+    assert report.additions == sorted(noise)
+    added = rewrite_pack(exported["path"], tmp_path / "added.zip",
+                         add={"items/extra.jpg": b"\xff\xd8 synthetic"})
+    assert verify_pack(added, exported["key"]).additions == ["items/extra.jpg"]
+
+
+def test_a_folder_entry_with_content_is_an_addition(exported, tmp_path):
+    """Only empty folder entries are ignored: one that carries bytes is reported."""
+    added = rewrite_pack(exported["path"], tmp_path / "hidden.zip", add={"items/": b"hidden"})
+    assert verify_pack(added, exported["key"]).additions == ["items/"]
 
 
 def test_a_consistent_forgery_still_fails_the_signature(exported, tmp_path):
@@ -241,6 +283,11 @@ def test_verify_command_exit_codes_and_report(exported, tmp_path, capsys, monkey
     assert main(["evidence", "verify", str(tampered), "--public-key",
                  str(exported["key_file"])]) == 1
     assert "FAIL vics.json: listed in the manifest but missing" in capsys.readouterr().out
+    added = rewrite_pack(exported["path"], tmp_path / "a.zip", add={"__MACOSX/._x": b"x"})
+    assert main(["evidence", "verify", str(added), "--public-key",
+                 str(exported["key_file"])]) == 3
+    out = capsys.readouterr().out
+    assert "ADDED __MACOSX/._x" in out and "evidence intact" in out
     get_settings.cache_clear()
 
 

@@ -71,3 +71,38 @@ def test_item_id_depends_on_identity_and_version_only():
     assert item_id("s", "1", 1) != item_id("s", "1", 2)
     assert item_id("s:1", "2", 1) != item_id("s", "1:2", 1)
     assert len(item_id("x" * 1000, "y" * 1000, 1)) == 40
+
+
+def _wire(**changes) -> bytes:
+    """A valid post as JSON with ``changes`` applied (dotted keys reach into provenance)."""
+    raw = json.loads(_post().model_dump_json())
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split(".")
+        target = raw
+        for parent in parents:
+            target = target[parent]
+        target[leaf] = value
+    return json.dumps(raw).encode()
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("schema_version", True),          # was coerced to 1
+    ("provenance.fetched_at", 12),     # was indexed as 1970-01-01T00:00:12Z
+    ("version", "2"),                  # was coerced to 2
+    ("version", 1.0),
+    ("text", 5),
+])
+def test_wrong_json_types_are_refused_not_coerced(field, value):
+    leaf = field.split(".")[-1]
+    with pytest.raises(ValidationError, match=leaf):
+        CrawledPost.model_validate_json(_wire(**{field: value}))
+
+
+@pytest.mark.parametrize(("field", "limit"), [("source", 64), ("post_id", 512)])
+def test_oversized_identity_is_refused_naming_the_field(field, limit):
+    CrawledPost.model_validate_json(_wire(**{field: "x" * limit}))
+    with pytest.raises(ValidationError) as refused:
+        CrawledPost.model_validate_json(_wire(**{field: "x" * 600_000}))
+    reason = str(refused.value)
+    assert field in reason and f"at most {limit} characters" in reason
+    assert len(reason) < 2000, "the reason must not carry the oversized value"

@@ -163,7 +163,8 @@ def test_decide_requires_a_claim_and_confirm_feeds_the_bank(services, app_client
     # Now evidence: sealed at rest, and still shown to the people who work on it.
     from harmwatch.blobstore import get_blob_store
 
-    assert not get_blob_store(services).exists(item["media"][0]["blob_ref"])
+    assert get_blob_store(services).is_sealed(item["media"][0]["blob_ref"])
+    assert not get_blob_store(services).plain.exists(item["media"][0]["blob_ref"])
     preview = app_client.get(f"/media/{item['item_id']}/0/preview")
     assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
     assert app_client.post(f"{url}/claim", headers=headers).status_code == 409

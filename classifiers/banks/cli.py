@@ -98,28 +98,42 @@ def _utc_time(text: str) -> datetime:
 
 def _match(args: argparse.Namespace) -> int:
     from classifiers.banks import Matcher
-    from classifiers.media import ImageRefused, crypto_hashes, hash_image
-    from harmwatch.contract import MediaHashes
+    from classifiers.media.cli import batch_status, report_bad
 
-    matcher = Matcher()
+    matcher, bad = Matcher(), 0
     for path in args.files:
-        data = path.read_bytes()
-        try:
-            hashes: object = hash_image(data)
-            error = None
-        except ImageRefused as exc:
-            c = crypto_hashes(data) if data else None
-            hashes = MediaHashes(md5=c.md5, sha1=c.sha1, sha256=c.sha256) if c else MediaHashes()
-            error = str(exc)
+        hashes, error = _match_hashes(path)
+        if error is not None:
+            bad += report_bad("match", path, *error)
         result = matcher.match_many([hashes])[0]
         print(json.dumps({
             "file": str(path),
-            "error": error,
+            "error": error[0] if error else None,
             "matches": [m.model_dump() for m in result.matches],
             "suppressed": [m.model_dump() for m in result.suppressed],
             "allowed_by": [m.model_dump() for m in result.allowed_by],
         }), flush=True)
-    return 0
+    return batch_status("match", bad, len(args.files))
+
+
+def _match_hashes(path: Path) -> tuple[object, tuple[str, str] | None]:
+    """The file's hashes and, if it was not fully hashed, (reason, detail).
+
+    A refused image keeps its byte hashes: a bank may list the exact file.
+    """
+    from classifiers.media import ImageRefused, crypto_hashes, hash_image
+    from harmwatch.contract import MediaHashes
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return MediaHashes(), ("unreadable", exc.strerror or str(exc))
+    try:
+        return hash_image(data), None
+    except ImageRefused as exc:
+        c = crypto_hashes(data) if data else None
+        hashes = MediaHashes(md5=c.md5, sha1=c.sha1, sha256=c.sha256) if c else MediaHashes()
+        return hashes, (exc.reason, exc.detail)
 
 
 def _import(args: argparse.Namespace) -> int:

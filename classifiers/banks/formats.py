@@ -129,10 +129,13 @@ def read_entries(
         entries = read_vics(fp)  # type: ignore[arg-type]
     else:
         entries = read_text(fp, algorithm=algorithm)  # type: ignore[arg-type]
-    for entry in entries:
-        if source_list and not entry.source_list:
-            entry.source_list = source_list
-        yield entry
+    try:
+        for entry in entries:
+            if source_list and not entry.source_list:
+                entry.source_list = source_list
+            yield entry
+    except UnicodeDecodeError as exc:  # text formats are decoded while read
+        raise FormatError(f"not UTF-8 text (byte {exc.start} of a read block): {exc.reason}") from exc
 
 
 def read_csv(fp: IO[str], *, require_category: bool = False) -> Iterator[NewEntry]:
@@ -202,6 +205,10 @@ def _vics_entry(media: dict, position: int) -> NewEntry | None:
               (("md5", "MD5"), ("sha1", "SHA1"), ("sha256", "SHA256"), ("pdq", "PDQ"))}
     if not any(hashes.values()):
         return None
+    for key in ("MD5", "SHA1", "SHA256", "PDQ", "Comments"):
+        if media.get(key) is not None and not isinstance(media[key], str):
+            raise FormatError(f"Media[{position}]: {key} must be a string, "
+                              f"not {type(media[key]).__name__}")
     category = media.get("Category")
     media_id = media.get("MediaID")
     try:

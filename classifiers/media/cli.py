@@ -22,18 +22,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _hash(args: argparse.Namespace) -> int:
     from classifiers.media import ImageRefused, hash_image
 
-    refused = 0
+    bad = 0
     for path in args.files:
         record: dict[str, object] = {"file": str(path)}
         try:
             record.update(asdict(hash_image(path.read_bytes())))
         except ImageRefused as exc:
-            refused += 1
+            bad += report_bad("hash", path, exc.reason, exc.detail)
             record.update(error=exc.reason, detail=exc.detail)
         except OSError as exc:
-            refused += 1
+            bad += report_bad("hash", path, "unreadable", exc.strerror or str(exc))
             record.update(error="unreadable", detail=str(exc))
         print(json.dumps(record), flush=True)
-    if refused:
-        print(f"{refused} of {len(args.files)} file(s) not hashed", file=sys.stderr)
-    return 1 if refused == len(args.files) else 0
+    return batch_status("hash", bad, len(args.files))
+
+
+def report_bad(command: str, path: Path, reason: str, detail: str) -> int:
+    """One stderr line for a file that was not hashed (missing, a directory, refused); 1.
+
+    ``harmwatch hash`` and ``harmwatch match`` share it so their errors read alike.
+    """
+    print(f"harmwatch {command}: {path}: {reason}: {detail}", file=sys.stderr, flush=True)
+    return 1
+
+
+def batch_status(command: str, bad: int, total: int) -> int:
+    """The exit status of a batch (README): 0 when every file was hashed, else 1 — after
+    the rest were processed, with a count on stderr, so a script cannot miss a bad file."""
+    if bad:
+        print(f"harmwatch {command}: {bad} of {total} file(s) not hashed", file=sys.stderr)
+    return 1 if bad else 0

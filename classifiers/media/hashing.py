@@ -240,6 +240,8 @@ def _check_header(img: Image.Image, limits: Limits) -> None:
 
 
 def _decode_refusal(exc: BaseException) -> ImageRefused:
+    if isinstance(exc, MemoryError):
+        return ImageRefused("too_many_pixels", "decoder ran out of memory")
     message = str(exc) or type(exc).__name__
     if "truncat" in message.lower() or isinstance(exc, EOFError):
         return ImageRefused("truncated", message)
@@ -252,11 +254,9 @@ def _frames(img: Image.Image, limits: Limits) -> Iterator[tuple[int, Image.Image
         try:
             if index:
                 img.seek(index)
-            yield index, _decode_rgb(img, limits)
+            yield index, _decode_rgb(img, limits.work_side)
         except ImageRefused:
             raise
-        except MemoryError as exc:
-            raise ImageRefused("too_many_pixels", "decoder ran out of memory") from exc
         except Exception as exc:  # noqa: BLE001 - decoders raise many types on bad data
             raise _decode_refusal(exc) from exc
 
@@ -276,20 +276,65 @@ def _frame_sample(img: Image.Image, limits: Limits) -> list[int]:
     return sorted({int(round(p)) for p in picks})
 
 
-def _decode_rgb(img: Image.Image, limits: Limits) -> Image.Image:
-    """Decode one frame to RGB, reduced to about ``work_side`` for speed.
+def _decode_rgb(img: Image.Image, side: int | None) -> Image.Image:
+    """Decode the current frame to RGB, reduced to about ``side`` on its short side (None:
+    full size), for speed and memory.
 
     JPEG's draft mode makes the decoder itself skip DCT detail (1/2, 1/4, 1/8 scale), the
-    single biggest saving on camera photos; other formats are box-reduced after decoding.
+    single biggest saving on camera photos; other formats are box-reduced after decoding,
+    palette and 1-bit images (which ``reduce`` refuses) band by band, so no full-size RGB
+    copy of a 64 MP palette PNG is ever made.
     """
-    if img.format == "JPEG" and not getattr(img, "is_animated", False):
-        img.draft("RGB", (limits.work_side, limits.work_side))
+    if side and img.format == "JPEG" and not getattr(img, "is_animated", False):
+        img.draft("RGB", (side, side))
     img.load()
-    frame = img
-    factor = min(frame.size) // limits.work_side
-    if factor >= 2:
-        frame = frame.reduce(factor)
+    factor = min(img.size) // side if side else 1
+    if factor < 2:
+        return img if img.mode == "RGB" else img.convert("RGB")
+    try:
+        frame = img.reduce(factor)
+    except ValueError:  # "image has wrong mode": P, 1, I;16
+        return _reduce_in_bands(img, factor)
     return frame if frame.mode == "RGB" else frame.convert("RGB")
+
+
+_BAND_ROWS = 256
+
+
+def _reduce_in_bands(img: Image.Image, factor: int) -> Image.Image:
+    """RGB box reduction of an image whose mode ``reduce`` refuses, a band of rows at a time."""
+    width, height = img.size[0] // factor, img.size[1] // factor
+    out = Image.new("RGB", (width, height))
+    step = max(1, _BAND_ROWS // factor) * factor
+    for top in range(0, height * factor, step):
+        band = img.crop((0, top, width * factor, min(top + step, height * factor)))
+        out.paste(band.convert("RGB").reduce(factor), (0, top // factor))
+    return out
+
+
+_ORIENTATION = 0x0112
+_TRANSPOSE = {2: (Image.Transpose.FLIP_LEFT_RIGHT,), 3: (Image.Transpose.ROTATE_180,),
+              4: (Image.Transpose.FLIP_TOP_BOTTOM,), 5: (Image.Transpose.TRANSPOSE,),
+              6: (Image.Transpose.ROTATE_270,), 7: (Image.Transpose.TRANSVERSE,),
+              8: (Image.Transpose.ROTATE_90,)}
+
+
+def display_frame(data: bytes, side: int | None, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
+    """Frame 0 as RGB, reduced to about ``side`` (None: full size), turned upright per EXIF.
+
+    For showing an image (the review UI's preview and still): it refuses exactly what the
+    analyzer refuses (:class:`ImageRefused`, on the declared size before any pixel is
+    decoded) and decodes reduced, so a hostile 64 MP image costs a preview little.
+    """
+    with _open(data, limits) as img:
+        orientation = img.getexif().get(_ORIENTATION, 1)
+        try:
+            frame = _decode_rgb(img, side)
+        except Exception as exc:  # noqa: BLE001 - decoders raise many types on bad data
+            raise _decode_refusal(exc) from exc
+    for method in _TRANSPOSE.get(orientation, ()):
+        frame = frame.transpose(method)
+    return frame
 
 
 def _hash_frames(frames: Iterator[tuple[int, Image.Image]]) -> Iterator[FrameHashes]:

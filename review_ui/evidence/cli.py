@@ -12,8 +12,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from review_ui.evidence.verify import Report
 
 CASE_ROLES = ("liaison", "admin")
+# ``harmwatch evidence verify`` exit codes (docs/formats/evidence-pack.md); 2 is a key or
+# certificate that cannot be loaded. An officer's script can tell handling noise (3) from
+# damaged or unsigned evidence (1).
+VERIFY_OK, VERIFY_FAILED, VERIFY_ADDITIONS = 0, 1, 3
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -170,9 +178,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     for problem in report.problems:
         print(f"FAIL {problem}")
-    verdict = "OK" if report.ok else f"FAILED ({len(report.problems)} problems)"
-    print(f"{args.pack}: {verdict}; {report.files_checked} files checked")
-    return 0 if report.ok else 1
+    for name in report.additions:
+        print(f"ADDED {name}: in the pack but not in the manifest (not part of the evidence)")
+    print(f"{args.pack}: {_verdict(report)}; {report.files_checked} files checked")
+    return VERIFY_OK if report.ok else VERIFY_ADDITIONS if report.intact else VERIFY_FAILED
+
+
+def _verdict(report: Report) -> str:
+    if report.ok:
+        return "OK"
+    if report.intact:
+        return f"evidence intact, {len(report.additions)} entries added since the export"
+    return f"FAILED ({len(report.problems)} problems)"
 
 
 def cmd_public_key(args: argparse.Namespace) -> int:

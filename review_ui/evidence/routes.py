@@ -205,7 +205,8 @@ def evidence_verify(request: Request, pack: Annotated[UploadFile, File()],
     finally:
         path.unlink()
     ctx.record("evidence_verify", None, pack=pack.filename, ok=report.ok,
-               problems=report.problems[:50], key_sha256=fingerprint(key))
+               problems=report.problems[:50], additions=report.additions[:50],
+               key_sha256=fingerprint(key))
     return render(request, "evidence/verify.html", {"report": report, "name": pack.filename})
 
 

@@ -8,8 +8,11 @@ concerns, and every check runs even after one fails, so a report lists all damag
 * the detached Ed25519 signature is valid for the manifest's exact bytes — under the
   public key given on the command line, else (flagged as untrusted) the one in the pack;
 * every listed file is present once, with the listed size and SHA-256;
-* no file is in the ZIP that the manifest does not list (besides the signature and the
-  time-stamp files), no name is unsafe, and none appears twice;
+* no name is unsafe, and none appears twice;
+* any other entry the manifest does not list (besides the signature and the time-stamp
+  files) is reported apart, as an *addition*: a re-zipped pack's ``__MACOSX/`` or
+  ``.DS_Store`` is handling noise, not damaged evidence. Empty folder entries, which
+  Info-ZIP's ``zip -r`` stores for every directory, carry nothing and are ignored;
 * the RFC 3161 request stamps the manifest's hash, and the token, when present, is valid.
 """
 
@@ -44,15 +47,23 @@ UNLISTED = frozenset({MANIFEST, SIGNATURE, TSQ, TSR})
 
 @dataclass
 class Report:
-    """The outcome: ``problems`` name what failed; ``notes`` say what was established."""
+    """The outcome: ``problems`` name what failed; ``additions`` the entries in the ZIP that
+    are not part of the signed evidence; ``notes`` say what was established."""
 
     problems: list[str] = field(default_factory=list)
+    additions: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     files_checked: int = 0
 
     @property
-    def ok(self) -> bool:
+    def intact(self) -> bool:
+        """Every listed file present and unchanged, the signature valid (additions aside)."""
         return not self.problems
+
+    @property
+    def ok(self) -> bool:
+        """The pack exactly as exported: intact, and nothing added."""
+        return self.intact and not self.additions
 
     def fail(self, where: str, what: str) -> None:
         self.problems.append(f"{where}: {what}")
@@ -79,7 +90,7 @@ def verify_pack(path: Path, public_key: Ed25519PublicKey | None = None,
         report.fail(str(path), f"not a readable ZIP ({exc})")
         return report
     with archive:
-        names = [info.filename for info in archive.infolist()]
+        names = [info.filename for info in archive.infolist() if not _empty_folder(info)]
         _check_names(names, report)
         manifest_bytes = _read(archive, MANIFEST, report)
         manifest = _parse_manifest(manifest_bytes, report) if manifest_bytes is not None else None
@@ -89,6 +100,11 @@ def verify_pack(path: Path, public_key: Ed25519PublicKey | None = None,
         if manifest is not None:
             _check_files(archive, manifest, set(names), report)
     return report
+
+
+def _empty_folder(info: zipfile.ZipInfo) -> bool:
+    """A folder entry without content: ``zip -r`` adds one per directory; it proves nothing."""
+    return info.is_dir() and info.file_size == 0
 
 
 def _read(archive: zipfile.ZipFile, name: str, report: Report | None) -> bytes | None:
@@ -206,8 +222,7 @@ def _check_files(archive: zipfile.ZipFile, manifest: dict[str, Any], names: set[
             report.fail(path, "listed in the manifest but missing from the pack (removed)")
             continue
         _check_file(archive, entry, report)
-    for name in sorted(names - listed - UNLISTED):
-        report.fail(name, "in the pack but not in the manifest (added)")
+    report.additions = sorted(names - listed - UNLISTED)
 
 
 def _check_file(archive: zipfile.ZipFile, entry: dict[str, Any], report: Report) -> None:
