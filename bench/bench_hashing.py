@@ -29,7 +29,7 @@ import pdqhash  # noqa: E402
 from PIL import Image  # noqa: E402
 from skimage import data as skdata  # noqa: E402
 
-from classifiers.media import hash_image  # noqa: E402
+from classifiers.media.hashing import hash_image  # noqa: E402
 
 SIZES = {"1 MP": (1155, 866), "12 MP": (4000, 3000)}
 SOURCES = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field")

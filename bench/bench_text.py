@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from classifiers.text import TextClassifier
+from classifiers.text.classifier import TextClassifier
 from classifiers.text.encoder import mean_pool
 from classifiers.text.evaluation import category_metrics, label_matrix, read_labelled
 from classifiers.text.language import normalize_and_detect

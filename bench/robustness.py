@@ -49,7 +49,7 @@ from classifiers.banks.signals import (
     SIGNALS,
     crop_resistant_regions,
 )
-from classifiers.media import crop_resistant_hash, hash_image
+from classifiers.media.hashing import crop_resistant_hash, hash_image
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "robustness.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"

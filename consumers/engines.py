@@ -79,7 +79,7 @@ class Engines:
 
     def hash_image(self, data: bytes) -> HashedImage:
         """Hashes of one image; an undecodable one keeps its byte hashes and an error."""
-        from classifiers.media import ImageRefused, crypto_hashes, hash_image
+        from classifiers.media.hashing import ImageRefused, crypto_hashes, hash_image
 
         try:
             full = hash_image(data)
@@ -94,7 +94,7 @@ class Engines:
         """Bank entries this image matches (exact hashes; every frame's PDQ variants and
         pHash within the banks' radius; a near pHash confirmed by the crop-resistant hash),
         allow lists applied."""
-        from classifiers.media import ImageRefused, crop_resistant_hash
+        from classifiers.media.hashing import ImageRefused, crop_resistant_hash
 
         def crop_resistant() -> str | None:
             try:

@@ -82,7 +82,7 @@ def assign_splits(decisions: list[dict]) -> list[dict]:
 def score_with(model_dir: Path, sets: dict[str, list[dict]], threads: int | None) -> dict[str, np.ndarray]:
     """Calibrated scores of every set under the model in ``model_dir`` (loaded once), as the
     analyzer scores them."""
-    from classifiers.text import TextClassifier
+    from classifiers.text.classifier import TextClassifier
 
     clf = TextClassifier.load(model_dir, threads=threads)
     return {name: np.array([[a.scores[c] for c in CATEGORIES]

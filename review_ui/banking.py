@@ -50,7 +50,7 @@ def confirmed_entries(item: dict[str, Any],
 
 def _crop_resistant(settings: Settings, media: dict[str, Any]) -> str | None:
     """The image's crop-resistant hash from its blob; None when the bytes are gone or bad."""
-    from classifiers.media import ImageRefused, crop_resistant_hash
+    from classifiers.media.hashing import ImageRefused, crop_resistant_hash
 
     if not media.get("blob_ref"):
         return None

@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from classifiers.banks import BankError, BankStore, Matcher, NewEntry, add_entries
-from classifiers.media import hash_image
+from classifiers.banks import BankError, BankStore, NewEntry, add_entries
+from classifiers.banks.matcher import Matcher
+from classifiers.media.hashing import hash_image
 from harmwatch.contract import MediaHashes
 
 RNG = np.random.default_rng(5)
@@ -194,7 +195,7 @@ def _encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
 def test_a_cropped_copy_of_a_confirmed_image_is_found_by_its_regions(store: BankStore,
                                                                        tmp_path: Path) -> None:
     """An 8 % crop: pHash 14 bits away (missed at 8), seven regions still shared."""
-    from classifiers.media import crop_resistant_hash
+    from classifiers.media.hashing import crop_resistant_hash
 
     original = Image.fromarray(skdata.chelsea())
     width, height = original.size

@@ -85,7 +85,7 @@ def _run_to_idle(settings: Settings, stage: str, group: str, tmp_path, *args: st
 def run(services, tmp_path_factory):
     """One pass of the pipeline over a mixed batch; the tests below read its results."""
     from classifiers.banks.store import BankStore, NewEntry
-    from classifiers.media import crop_resistant_hash, hash_image
+    from classifiers.media.hashing import crop_resistant_hash, hash_image
 
     settings = scoped(services, "e2e")
     tmp = tmp_path_factory.mktemp("e2e")

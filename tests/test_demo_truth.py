@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from classifiers.text import TextClassifier
+from classifiers.text.classifier import TextClassifier
 from services.demo_site.content import HARMFUL, THREADS
 
 POSTS = [p for t in THREADS for p in t.posts]

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageDraw
 from skimage import data as skdata
 
-from classifiers.media import ImageRefused, Limits, hash_image, media_hashes
+from classifiers.media.hashing import ImageRefused, Limits, hash_image, media_hashes
 from harmwatch.contract import MediaHashes
 
 

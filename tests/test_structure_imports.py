@@ -47,3 +47,26 @@ def test_package_keeps_its_import_rules(package: str) -> None:
                 for path in sorted((ROOT / package).rglob("*.py"))
                 for name, line in imported_top_levels(path) if name in FORBIDDEN[package]]
     assert not breaches, "\n".join(breaches)
+
+
+def test_packages_resolve_names_statically() -> None:
+    """No module-level ``__getattr__``: every public name can be found by go-to-definition
+    (``harmwatch --help`` stays fast because commands import inside their functions)."""
+    lazy = [str(path.relative_to(ROOT)) for package in [*STAGES, "classifiers", "harmwatch"]
+            for path in sorted((ROOT / package).rglob("*.py"))
+            if any(isinstance(node, ast.FunctionDef) and node.name == "__getattr__"
+                   for node in ast.parse(path.read_text(encoding="utf-8")).body)]
+    assert not lazy, lazy
+
+
+def test_help_does_not_import_the_heavy_libraries() -> None:
+    """torch and transformers take seconds to import, scrapy and kafka most of one."""
+    import subprocess
+    import sys
+
+    code = ("import sys, harmwatch.cli; harmwatch.cli.build_parser(); "
+            "print(','.join(m for m in ('torch', 'transformers', 'scrapy', 'kafka') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout.strip()
+    assert out == "", f"`harmwatch --help` imports {out}"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from classifiers.text import TextClassifier
+from classifiers.text.classifier import TextClassifier
 from harmwatch.cli import main
 from harmwatch.contract import CATEGORIES, TextAnalysis
 

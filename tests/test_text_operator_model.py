@@ -14,7 +14,7 @@ import json
 import pytest
 import torch
 
-from classifiers.text import TextClassifier
+from classifiers.text.classifier import TextClassifier
 from harmwatch.contract import CATEGORIES, TextAnalysis
 from models.corpus import load_corpus
 from models.retrain import retrain_from_decisions

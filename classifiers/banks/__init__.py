@@ -2,7 +2,8 @@
 
 Public, stable API::
 
-    from classifiers.banks import Matcher, BankStore, NewEntry, add_entries
+    from classifiers.banks import BankStore, NewEntry, add_entries
+    from classifiers.banks.matcher import Matcher   # numpy and the index: import it where used
 
     matcher = Matcher()                       # banks under get_settings().resolved_banks_dir
     matcher.match(image_hashes)               # -> list[harmwatch.contract.HashMatch]
@@ -12,7 +13,7 @@ Public, stable API::
     # What the review UI calls when an analyst confirms an item:
     add_entries("confirmed", [NewEntry(sha256=..., pdq=..., category="A1")], added_by="alice")
 
-``match``/``match_many`` accept :class:`classifiers.media.ImageHashes` (every sampled frame
+``match``/``match_many`` accept :class:`classifiers.media.hashing.ImageHashes` (every sampled frame
 and all eight PDQ variants are matched) or a contract ``MediaHashes``. Each call first
 checks the store's change counter, so additions, disables and threshold changes made by
 another process apply from the next call on, without a rebuild.
@@ -30,7 +31,6 @@ and entries disabled until a time not yet reached, never match. Allow banks
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
 from classifiers.banks.signals import ALGORITHMS, SIGNALS
 from classifiers.banks.store import (
@@ -42,9 +42,6 @@ from classifiers.banks.store import (
     ImportResult,
     NewEntry,
 )
-
-if TYPE_CHECKING:
-    from classifiers.banks.matcher import Matcher, MatchResult
 
 
 def add_entries(
@@ -67,16 +64,6 @@ def add_entries(
     return store.add_entries(bank, items, added_by)
 
 
-def __getattr__(name: str) -> object:
-    """``Matcher`` pulls in numpy and the image stack: imported on first use only, so that
-    ``harmwatch --help`` (which imports every command module) stays instant."""
-    if name in ("Matcher", "MatchResult"):
-        from classifiers.banks import matcher
-
-        return getattr(matcher, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "ALGORITHMS",
     "CONFIRMED_BANK",
@@ -86,8 +73,6 @@ __all__ = [
     "BankStore",
     "Entry",
     "ImportResult",
-    "MatchResult",
-    "Matcher",
     "NewEntry",
     "add_entries",
 ]

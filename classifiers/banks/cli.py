@@ -97,7 +97,7 @@ def _utc_time(text: str) -> datetime:
 
 
 def _match(args: argparse.Namespace) -> int:
-    from classifiers.banks import Matcher
+    from classifiers.banks.matcher import Matcher
     from classifiers.media.cli import batch_status, report_bad
 
     matcher, bad = Matcher(), 0
@@ -121,7 +121,7 @@ def _match_hashes(path: Path) -> tuple[object, tuple[str, str] | None]:
 
     A refused image keeps its byte hashes: a bank may list the exact file.
     """
-    from classifiers.media import ImageRefused, crypto_hashes, hash_image
+    from classifiers.media.hashing import ImageRefused, crypto_hashes, hash_image
     from harmwatch.contract import MediaHashes
 
     try:
@@ -137,8 +137,9 @@ def _match_hashes(path: Path) -> tuple[object, tuple[str, str] | None]:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from classifiers.banks import BankStore, Matcher
+    from classifiers.banks import BankStore
     from classifiers.banks.formats import FormatError, detect_format, import_file
+    from classifiers.banks.matcher import Matcher
     from classifiers.banks.store import BankError
 
     store = BankStore.default()
@@ -245,7 +246,7 @@ def _disable(args: argparse.Namespace) -> int:
 
 
 def _reindex(args: argparse.Namespace) -> int:
-    from classifiers.banks import Matcher
+    from classifiers.banks.matcher import Matcher
 
     started = time.monotonic()
     sizes = Matcher().reindex()

@@ -26,7 +26,7 @@ from classifiers.banks.signals import (
     crop_resistant_regions,
 )
 from classifiers.banks.store import Bank, BankStore, Entry
-from classifiers.media import ImageHashes
+from classifiers.media.hashing import ImageHashes
 from harmwatch.contract import HashMatch, MediaHashes
 
 CRYPTO = ("md5", "sha1", "sha256")

@@ -1,8 +1,8 @@
-"""Safe image decoding and hashing for the analyzer.
+"""Safe image decoding and hashing for the analyzer (the API is in ``hashing``).
 
 Public, stable API (the analyzer imports only these names)::
 
-    from classifiers.media import hash_image, media_hashes, ImageRefused, Limits
+    from classifiers.media.hashing import hash_image, media_hashes, ImageRefused, Limits
 
     hashes = hash_image(data)            # -> ImageHashes, or raises ImageRefused
     hashes.to_contract()                 # -> harmwatch.contract.MediaHashes (first frame)
@@ -13,33 +13,7 @@ Public, stable API (the analyzer imports only these names)::
 its quality and eight rotation/flip variants, 64-bit pHash and dHash (all lowercase hex);
 frame 0 is hashed a second time without its uniform border when it has one
 (``FrameHashes.trimmed``).
-Pass it to :class:`classifiers.banks.Matcher` to match against the hash banks.
+Pass it to :class:`classifiers.banks.matcher.Matcher` to match against the hash banks.
 ``ImageRefused.reason`` is one of: empty, too_many_bytes, not_an_image, too_many_pixels,
 truncated, corrupt.
 """
-
-__all__ = [
-    "ALLOWED_FORMATS",
-    "DEFAULT_LIMITS",
-    "PDQ_VARIANT_NAMES",
-    "CryptoHashes",
-    "FrameHashes",
-    "ImageHashes",
-    "ImageRefused",
-    "Limits",
-    "crop_resistant_hash",
-    "crypto_hashes",
-    "hash_image",
-    "media_hashes",
-    "trim_border",
-]
-
-
-def __getattr__(name: str) -> object:
-    """Import the hashing stack (numpy, PIL, pdqhash) on first use, not at package import:
-    ``harmwatch --help`` imports every command module and must stay instant."""
-    if name in __all__:
-        from classifiers.media import hashing
-
-        return getattr(hashing, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _hash(args: argparse.Namespace) -> int:
-    from classifiers.media import ImageRefused, hash_image
+    from classifiers.media.hashing import ImageRefused, hash_image
 
     bad = 0
     for path in args.files:

@@ -1,6 +1,6 @@
 """The text classifier the analyzer calls: normalise → language → rules + model → scores.
 
-    from classifiers.text import TextClassifier
+    from classifiers.text.classifier import TextClassifier
     clf = TextClassifier.load()                       # models/text + its encoder
     [analysis] = clf.classify(["Em bn tuổi r? Đừng nói vs bme nhé"])
     analysis.scores["grooming"], analysis.rule_hits, analysis.model_version

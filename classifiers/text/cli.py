@@ -55,7 +55,7 @@ def format_analysis(text: str, analysis) -> str:
 
 
 def run_classify(args: argparse.Namespace) -> int:
-    from classifiers.text import TextClassifier
+    from classifiers.text.classifier import TextClassifier
 
     clf = TextClassifier.load(args.model_dir, threads=args.threads, quantize=args.int8)
     for text, analysis in zip(args.text, clf.classify(args.text), strict=True):
@@ -97,7 +97,7 @@ def run_eval(args: argparse.Namespace) -> int:
         engine = RulesOnlyClassifier()
         defaults: dict[str, float] = {}
     else:
-        from classifiers.text import TextClassifier
+        from classifiers.text.classifier import TextClassifier
 
         engine = TextClassifier.load(args.model_dir, threads=args.threads, quantize=args.int8)
         defaults = engine.artefacts.thresholds

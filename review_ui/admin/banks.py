@@ -29,8 +29,9 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from classifiers.banks import ALGORITHMS, BankError, BankStore, Matcher, MatchResult
+from classifiers.banks import ALGORITHMS, BankError, BankStore
 from classifiers.banks.formats import FormatError, import_file, write_entries
+from classifiers.banks.matcher import Matcher, MatchResult
 from harmwatch.contract import MediaHashes, utcnow
 from harmwatch.settings import Settings
 from review_ui.actions import Ctx
@@ -231,7 +232,7 @@ def lookup(c: Ctx, queries: list[Any], what: str) -> list[MatchResult]:
 
 def image_queries(data: bytes) -> tuple[list[Any], str | None]:
     """The uploaded image's hashes; the bytes' exact hashes only if it cannot be decoded."""
-    from classifiers.media import ImageRefused, crypto_hashes, hash_image
+    from classifiers.media.hashing import ImageRefused, crypto_hashes, hash_image
 
     try:
         return [hash_image(data)], None
