@@ -24,6 +24,8 @@ from babel.numbers import format_decimal, format_percent
 from babel.support import Translations
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+# Catalogues of the UI's sub-packages, merged into the main one (their messages only).
+PACKAGE_LOCALE_DIRS = (Path(__file__).resolve().parent / "evidence" / "locale",)
 LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"
 
@@ -48,10 +50,12 @@ def compile_catalogue(language: str, locale_dir: Path | None = None) -> bytes:
 def write_compiled() -> list[Path]:
     """Write ``messages.mo`` next to every ``.po`` (for packaging); returns the paths."""
     written = []
-    for language in LANGUAGES:
-        _, mo_path = _paths(language)
-        mo_path.write_bytes(compile_catalogue(language))
-        written.append(mo_path)
+    for locale_dir in (LOCALE_DIR, *PACKAGE_LOCALE_DIRS):
+        for language in LANGUAGES:
+            po_path, mo_path = _paths(language, locale_dir)
+            if po_path.exists():
+                mo_path.write_bytes(compile_catalogue(language, locale_dir))
+                written.append(mo_path)
     return written
 
 
@@ -67,8 +71,12 @@ def load_catalogue(language: str, locale_dir: Path | None = None) -> Translation
 
 @lru_cache(maxsize=len(LANGUAGES))
 def translations(language: str) -> Translations:
-    """The process-wide catalogue of a language (other packages may merge into it)."""
-    return load_catalogue(language)
+    """The process-wide catalogue of a language, with the sub-packages' catalogues merged."""
+    merged = load_catalogue(language)
+    for locale_dir in PACKAGE_LOCALE_DIRS:
+        if _paths(language, locale_dir)[0].exists():
+            merged.merge(load_catalogue(language, locale_dir))
+    return merged
 
 
 def set_language(language: str) -> None:

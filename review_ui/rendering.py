@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, select_autoescape
 from starlette.responses import Response
 
 from harmwatch.contract import CATEGORIES
@@ -22,14 +22,21 @@ from review_ui import i18n
 from review_ui.bidi import crawled
 from review_ui.permissions import allowed
 
-TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+UI_DIR = Path(__file__).resolve().parent
+TEMPLATE_DIR = UI_DIR / "templates"
+# Every template folder, in one place: the review pages, the liaison pages (named
+# ``evidence/<page>.html``) and the admin pages (``admin/<page>.html``).
+TEMPLATE_DIRS = (TEMPLATE_DIR, UI_DIR / "evidence" / "templates" / "pages")
+ADMIN_TEMPLATE_DIR = UI_DIR / "admin" / "templates"
 
-# Navigation: (route name, label). Later pages append here; links show only if allowed.
-NAV: list[tuple[str, str]] = [
+# Navigation: (route name, label); each link shows only to the roles that may use it.
+NAV: tuple[tuple[str, str], ...] = (
     ("queue_page", "Queue"),
     ("audit_page", "Audit log"),
     ("settings_page", "Settings"),
-]
+    ("admin_dashboard", "Admin"),
+    ("cases_page", "Cases"),
+)
 
 
 def label(value: object) -> str:
@@ -56,7 +63,8 @@ def web_link(url: object) -> str | None:
 
 def _environment() -> Environment:
     env = Environment(
-        loader=FileSystemLoader(TEMPLATE_DIR),
+        loader=ChoiceLoader([FileSystemLoader([str(d) for d in TEMPLATE_DIRS]),
+                             PrefixLoader({"admin": FileSystemLoader(ADMIN_TEMPLATE_DIR)})]),
         autoescape=select_autoescape(default=True, default_for_string=True),
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True, lstrip_blocks=True,

@@ -26,6 +26,31 @@ def _routes() -> list[tuple[str, str, str]]:
     return found
 
 
+def test_the_permission_table_names_exactly_the_apps_routes():
+    """One static table, read whole: every named route of the app has its roles there, no
+    entry names a route that does not exist, and importing the UI's packages adds none."""
+    from review_ui.app import create_app
+    from review_ui.permissions import PUBLIC_ROUTES
+
+    before = dict(ROUTE_ROLES)
+    ui = create_app()
+    names = set(_route_names(ui.routes)) - PUBLIC_ROUTES
+    assert names == set(ROUTE_ROLES), (names ^ set(ROUTE_ROLES))
+    assert before == ROUTE_ROLES
+
+
+def _route_names(routes) -> list[str]:
+    """Named routes, through included routers (FastAPI wraps each as ``original_router``)."""
+    names = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            names += _route_names(inner.routes)
+        elif getattr(route, "name", None):
+            names.append(route.name)
+    return names
+
+
 def test_every_admin_route_is_admin_only():
     assert {name for name, _, _ in _routes()} == ADMIN_ROUTES
     assert all(ROUTE_ROLES[name] == ADMINS for name in ADMIN_ROUTES)

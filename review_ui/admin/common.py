@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
@@ -13,7 +12,6 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from review_ui.actions import Ctx
 from review_ui.rendering import render
 
-TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 STREAM_CHUNK = 256 * 1024
 
 # The admin section's own tabs: (route name, label), in the order shown.

@@ -1,42 +1,32 @@
 """Liaison pages: cases, pack export, verification upload, and the service's public key.
 
-Follows the admin package's pattern: importing this module registers, in the UI's own
-extension points, each route's roles in :data:`review_ui.permissions.ROUTE_ROLES` (so
-:func:`review_ui.security.authorize` — session, role and CSRF — gates every route here,
-and the role × route matrix covers them), the ``evidence/`` template prefix, a
-navigation entry, and this package's Vietnamese messages. Analysts reach none of it.
+Each route's roles are declared in the static table :data:`review_ui.permissions.ROUTE_ROLES`
+(:func:`review_ui.security.authorize` — session, role and CSRF — gates every route here,
+and the role × route matrix covers them); the ``evidence/`` templates, the navigation
+entry and this package's Vietnamese messages are wired in :mod:`review_ui.rendering` and
+:mod:`review_ui.i18n`. Analysts reach none of it.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import Translations
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse, Response
-from jinja2 import ChoiceLoader, FileSystemLoader
 from starlette.background import BackgroundTask
 
 from harmwatch.documents import items_alias
-from review_ui import i18n
 from review_ui.actions import Ctx
 from review_ui.evidence import cases
 from review_ui.evidence.keys import fingerprint, load_signing_key, public_key_pem
 from review_ui.evidence.pack import export_case
 from review_ui.evidence.verify import load_public_key, verify_pack
-from review_ui.permissions import ADMIN, ADMINS, LIAISON, ROUTE_ROLES
-from review_ui.rendering import NAV, render, templates
+from review_ui.rendering import render
 
-HERE = Path(__file__).resolve().parent
-UI_TEMPLATES = HERE / "templates" / "pages"  # pages are named "evidence/<page>.html"
-CASE_ROLES = frozenset({LIAISON, ADMIN})
 MAX_UPLOAD = 4 * 1024 * 1024 * 1024
 
 router = APIRouter(include_in_schema=False)
@@ -224,34 +214,4 @@ def evidence_key_page(request: Request) -> Response:
         "fingerprint": fingerprint(key.public_key()), "pem": public_key_pem(key).decode()})
 
 
-EVIDENCE_ROUTES: dict[str, frozenset[str]] = {
-    route.name: ADMINS if route.name == "evidence_key_page" else CASE_ROLES
-    for route in router.routes}
-
-
-def _merge_messages() -> None:
-    """Add this package's Vietnamese messages to the UI's gettext catalogue."""
-    po_path = HERE / "locale" / "vi" / "LC_MESSAGES" / "messages.po"
-    with po_path.open("rb") as handle:
-        catalog = read_po(handle, locale="vi")
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog, use_fuzzy=False)
-    compiled.seek(0)
-    i18n.translations("vi").merge(Translations(compiled, domain="messages"))
-
-
-def _register() -> None:
-    """Hook the liaison pages into the UI's permission table, templates and navigation."""
-    ROUTE_ROLES.update(EVIDENCE_ROUTES)
-    # Extend the UI's own template folder list rather than replace its loader, so other
-    # packages that wrap that loader (admin) keep working whichever registers first.
-    loader = templates.env.loader
-    base = loader.loaders[0] if isinstance(loader, ChoiceLoader) else loader
-    if isinstance(base, FileSystemLoader) and str(UI_TEMPLATES) not in base.searchpath:
-        base.searchpath.append(str(UI_TEMPLATES))
-    if ("cases_page", "Cases") not in NAV:
-        NAV.append(("cases_page", "Cases"))
-    _merge_messages()
-
-
-_register()
+EVIDENCE_ROUTES: frozenset[str] = frozenset(route.name for route in router.routes)
