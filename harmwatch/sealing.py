@@ -193,8 +193,19 @@ def sealed_alias(settings: Settings) -> str:
     return settings.index_name("sealed")
 
 
+# (Elasticsearch URL, alias) pairs whose index this process has already made sure of.
+_SEALED_INDEX_READY: set[tuple[str, str]] = set()
+
+
 def ensure_sealed_index(client: Elasticsearch, settings: Settings) -> None:
+    """Create the seal index (or add to its mapping) once per process, not on every seal:
+    an analyst's Confirm seals the item's media, and re-sending the index template on
+    each click cost a cluster-state update per decision."""
+    key = (settings.es_url, sealed_alias(settings))
+    if key in _SEALED_INDEX_READY:
+        return
     ensure_versioned_index(client, sealed_alias(settings), SEALED_VERSION, SEALED_MAPPING, shards=1)
+    _SEALED_INDEX_READY.add(key)
 
 
 # -- the store ---------------------------------------------------------------------------

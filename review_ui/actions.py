@@ -11,42 +11,15 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from elasticsearch import ApiError, Elasticsearch, TransportError
-from fastapi import Request
+from elasticsearch import ApiError, TransportError
 
 from harmwatch.blobstore import get_blob_store
-from harmwatch.settings import Settings
-from review_ui import audit, review
+from review_ui import accounts, errors, review
 from review_ui.banking import add_confirmed_hashes
+from review_ui.context import Ctx
 from review_ui.evidence import atrest
-from review_ui.security import Principal, SessionStore
-
-
-@dataclass
-class Ctx:
-    """Everything an action needs about the app and the signed-in user."""
-
-    client: Elasticsearch
-    settings: Settings
-    sessions: SessionStore
-    principal: Principal
-
-    @classmethod
-    def of(cls, request: Request) -> Ctx:
-        state = request.app.state
-        return cls(state.es, state.settings, state.sessions, request.state.principal)
-
-    @property
-    def username(self) -> str:
-        return self.principal.user.username
-
-    @property
-    def role(self) -> str:
-        return self.principal.user.role
-
-    def record(self, action: str, target: str | None = None, **details: Any) -> None:
-        audit.record(self.client, self.settings, self.principal.actor, action, target, details)
 
 
 def view_item(ctx: Ctx, item_id: str) -> dict[str, Any]:
@@ -145,6 +118,22 @@ def bulk_decide(ctx: Ctx, item_ids: list[str], decision: review.Decision) -> Bul
             claim(ctx, item_id)
             decide(ctx, item_id, decision)
             result.done.append(item_id)
-        except (review.Conflict, review.NotVisible) as exc:
+        except (errors.Conflict, errors.NotVisible) as exc:
             result.failed[item_id] = str(exc) or "not found"
     return result
+
+
+def save_settings(ctx: Ctx, prefs: dict[str, Any], locale: str, timezone: str) -> None:
+    """Save a user's preferences and record what changed (shared with the API)."""
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "Asia" is a folder
+        raise errors.ReviewError(f"unknown time zone {timezone!r}") from exc
+    user = ctx.principal.user
+    before = {"prefs": user.prefs, "locale": user.locale, "timezone": user.timezone}
+    after = {"prefs": {**user.prefs, **prefs}, "locale": locale, "timezone": timezone}
+    try:
+        accounts.update_user(ctx.client, ctx.settings, user.username, **after)
+    except accounts.AccountError as exc:
+        raise errors.ReviewError(str(exc)) from exc
+    ctx.record("settings_change", user.username, before=before, after=after)

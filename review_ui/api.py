@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 
 from harmwatch.contract import Category
 from review_ui import actions, audit, review
-from review_ui.actions import Ctx
-from review_ui.pages import save_settings
+from review_ui.actions import save_settings
+from review_ui.context import Ctx
 
 router = APIRouter(prefix="/api", tags=["review"])
 

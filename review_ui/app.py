@@ -27,10 +27,10 @@ from harmwatch.search import es_client
 from harmwatch.settings import Settings, get_settings
 from review_ui import __version__
 from review_ui.audit import AuditError
+from review_ui.errors import Conflict, NotVisible, ReviewError
 from review_ui.indices import ensure_ui_indices
 from review_ui.media import UnsupportedMedia
 from review_ui.rendering import render
-from review_ui.review import Conflict, NotVisible, ReviewError
 from review_ui.security import Forbidden, LoginRequired, LoginThrottle, SessionStore, authorize
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"

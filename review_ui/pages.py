@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -11,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from harmwatch.blobstore import BlobNotFound, get_blob_store
 from harmwatch.documents import get_thresholds
-from review_ui import accounts, actions, audit, i18n, media, review
-from review_ui.actions import Ctx
+from review_ui import accounts, actions, audit, errors, i18n, media, review
+from review_ui.context import Ctx
 from review_ui.reasons import item_reasons
 from review_ui.rendering import render
 from review_ui.security import (
@@ -206,7 +205,7 @@ def item_decision(
     try:
         actions.decide(Ctx.of(request), item_id, review.Decision(
             action, category or None, severity or None, note or None))
-    except review.ReviewError:
+    except errors.ReviewError:
         return _redirect(f"/items/{item_id}?error=incomplete#decide")  # keep the claim
     return _redirect("/queue")
 
@@ -242,7 +241,7 @@ def _blob(ctx: Ctx, ref: str, what: str) -> bytes:
         with get_blob_store(ctx.settings, ctx.client).open(ref) as handle:
             return handle.read()
     except BlobNotFound as exc:
-        raise review.NotVisible(f"the {what} are not in the blob store") from exc
+        raise errors.NotVisible(f"the {what} are not in the blob store") from exc
 
 
 @router.get("/media/{item_id}/{index}/preview", name="media_preview")
@@ -292,7 +291,7 @@ def item_snapshot(request: Request, item_id: str) -> Response:
     ctx = Ctx.of(request)
     source = review.get_item(ctx.client, ctx.settings, item_id, ctx.role)
     if not source.get("snapshot_ref"):
-        raise review.NotVisible("no snapshot for this item")
+        raise errors.NotVisible("no snapshot for this item")
     ctx.record("snapshot_view", item_id, snapshot_ref=source["snapshot_ref"])
     data = _blob(ctx, source["snapshot_ref"], "snapshot bytes")
     headers = {**media.INERT_HEADERS,
@@ -320,24 +319,8 @@ def settings_save(
 ) -> Response:
     prefs = {"blur": blur, "grayscale": grayscale, "autoplay": autoplay,
              "break_every": break_every, "text_only_on_match": text_only_on_match}
-    save_settings(Ctx.of(request), prefs, locale, timezone)
+    actions.save_settings(Ctx.of(request), prefs, locale, timezone)
     return _redirect("/settings?saved=1")
-
-
-def save_settings(ctx: Ctx, prefs: dict[str, Any], locale: str, timezone: str) -> None:
-    """Save a user's preferences and record what changed (shared with the API)."""
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "Asia" is a folder
-        raise review.ReviewError(f"unknown time zone {timezone!r}") from exc
-    user = ctx.principal.user
-    before = {"prefs": user.prefs, "locale": user.locale, "timezone": user.timezone}
-    after = {"prefs": {**user.prefs, **prefs}, "locale": locale, "timezone": timezone}
-    try:
-        accounts.update_user(ctx.client, ctx.settings, user.username, **after)
-    except accounts.AccountError as exc:
-        raise review.ReviewError(str(exc)) from exc
-    ctx.record("settings_change", user.username, before=before, after=after)
 
 
 @router.post("/settings/password", name="password_change")
@@ -363,7 +346,7 @@ def locale_switch(request: Request, locale: Annotated[str, Form()],
                   next: Annotated[str, Form(max_length=2000)] = "/queue") -> Response:
     ctx = Ctx.of(request)
     if locale not in i18n.LANGUAGES:
-        raise review.ReviewError("unknown language")
+        raise errors.ReviewError("unknown language")
     accounts.update_user(ctx.client, ctx.settings, ctx.username, locale=locale)
     ctx.record("settings_change", ctx.username, before={"locale": ctx.principal.user.locale},
                after={"locale": locale})

@@ -20,6 +20,7 @@ from harmwatch.contract import CATEGORIES, utcnow
 from harmwatch.documents import QUEUE_SORT, URGENT, get_thresholds, items_alias, queue_filter
 from harmwatch.search import fold
 from harmwatch.settings import Settings
+from review_ui.errors import Conflict, NotVisible, ReviewError
 from review_ui.permissions import DECIDABLE_STATUSES, VISIBLE_STATUSES
 
 PAGE_SIZE = 50
@@ -30,18 +31,6 @@ QUEUE_FIELDS = ["item_id", "source", "language", "author.name", "title", "text",
                 "max_score", "has_match", "match_severity", "urgent", "risk", "crawled_at",
                 "status", "claim", "media_count", "url", "decision.status"]
 ITEM_EXCLUDES = ["analysed", "text_folded"]
-
-
-class ReviewError(ValueError):
-    """A request that cannot be honoured as asked (bad filter, wrong state)."""
-
-
-class NotVisible(LookupError):
-    """No such item, or not one this role may see (the two are indistinguishable)."""
-
-
-class Conflict(RuntimeError):
-    """Someone else holds or changed the item; reload and try again."""
 
 
 @dataclass

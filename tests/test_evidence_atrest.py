@@ -165,3 +165,18 @@ def test_a_sealed_blob_crawled_again_is_never_written_in_plaintext(env):
     assert crawler.get(ref) == image  # every reader decrypts in the one place
     with crawler.open(ref) as handle:
         assert handle.read() == image
+
+
+def test_the_seal_index_is_made_sure_of_once_per_process(services, monkeypatch):
+    """Issue 14: every Confirm sealed through ``ensure_sealed_index``, which re-sent the
+    index template (a cluster-state update) on each click."""
+    calls = []
+    real = sealing.ensure_versioned_index
+    monkeypatch.setattr(sealing, "ensure_versioned_index",
+                        lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    monkeypatch.setattr(sealing, "_SEALED_INDEX_READY", set())
+    client = es_client(services)
+    for _ in range(3):
+        sealing.ensure_sealed_index(client, services)
+    assert calls == [sealing.sealed_alias(services)]
+    assert client.indices.exists_alias(name=sealing.sealed_alias(services))

@@ -9,8 +9,9 @@ import pytest
 
 from harmwatch.contract import CATEGORIES, utcnow
 from harmwatch.documents import items_alias, put_thresholds
-from review_ui import review, samples
-from review_ui.review import Conflict, Decision, QueueFilters
+from review_ui import errors, review, samples
+from review_ui.errors import Conflict
+from review_ui.review import Decision, QueueFilters
 from tests.ui_support import login, new_user, seed, seed_one, ui_client, unique_source
 
 pytestmark = pytest.mark.integration
@@ -78,7 +79,7 @@ def test_filters(services, app_client):
     assert [i["item_id"] for i in review.search_queue(
         es, services, QueueFilters(source=source, assignee="me"), "analyst", user).items] == [
         vi["item_id"]]
-    with pytest.raises(review.ReviewError):
+    with pytest.raises(errors.ReviewError):
         ids(category="nonsense")
 
 
@@ -95,7 +96,7 @@ def test_pagination_uses_search_after(services, app_client):
             break
     assert sorted(seen) == sorted(d["item_id"] for d in docs)
     assert len(seen) == len(set(seen)) == 7
-    with pytest.raises(review.ReviewError):
+    with pytest.raises(errors.ReviewError):
         _queue(es, services, cursor="bm90LWEtY3Vyc29y")
 
 

@@ -34,9 +34,9 @@ from classifiers.banks.formats import FormatError, import_file, write_entries
 from classifiers.banks.matcher import Matcher, MatchResult
 from harmwatch.contract import MediaHashes, utcnow
 from harmwatch.settings import Settings
-from review_ui.actions import Ctx
 from review_ui.admin.common import ctx, download_stream, page, redirect
-from review_ui.review import NotVisible, ReviewError
+from review_ui.context import Ctx
+from review_ui.errors import NotVisible, ReviewError
 
 router = APIRouter()
 

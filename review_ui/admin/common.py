@@ -9,7 +9,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from review_ui.actions import Ctx
+from review_ui.context import Ctx
 from review_ui.rendering import render
 
 STREAM_CHUNK = 256 * 1024

@@ -19,7 +19,7 @@ from elasticsearch import Elasticsearch
 from harmwatch.contract import CATEGORIES, utcnow
 from harmwatch.documents import crawl_stats_alias, get_thresholds, items_alias, queue_filter
 from harmwatch.settings import Settings
-from review_ui.review import ReviewError
+from review_ui.errors import ReviewError
 
 PERIODS = ("week", "month")
 DECIDED = ("confirmed", "escalated", "dismissed")

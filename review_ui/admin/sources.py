@@ -38,9 +38,9 @@ from harmwatch.contract import utcnow
 from harmwatch.documents import crawl_stats_alias, items_alias
 from harmwatch.settings import REPO_ROOT, Settings
 from harmwatch.sources import SourceError, default_paths, load_all
-from review_ui.actions import Ctx
 from review_ui.admin.common import ctx, page, redirect
-from review_ui.review import NotVisible, ReviewError
+from review_ui.context import Ctx
+from review_ui.errors import NotVisible, ReviewError
 
 router = APIRouter()
 

@@ -22,9 +22,9 @@ from harmwatch.documents import (
     put_thresholds,
     stored_thresholds,
 )
-from review_ui.actions import Ctx
 from review_ui.admin import plots, tuning
 from review_ui.admin.common import ctx, download, page, redirect
+from review_ui.context import Ctx
 
 router = APIRouter()
 

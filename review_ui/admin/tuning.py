@@ -21,7 +21,7 @@ from elasticsearch import Elasticsearch
 from harmwatch.contract import CATEGORIES
 from harmwatch.documents import get_thresholds, items_alias, model_defaults, queue_filter
 from harmwatch.settings import Settings
-from review_ui.review import ReviewError
+from review_ui.errors import ReviewError
 
 BUCKET = 0.01
 # Scores are stored as float32 (0.29 becomes 0.28999999...); shifting bucket edges down a

@@ -16,9 +16,9 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from review_ui import accounts, i18n
-from review_ui.actions import Ctx
 from review_ui.admin.common import ctx, page, redirect
-from review_ui.review import ReviewError
+from review_ui.context import Ctx
+from review_ui.errors import ReviewError
 
 router = APIRouter()
 

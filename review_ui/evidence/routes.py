@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
 
 from harmwatch.documents import items_alias
-from review_ui.actions import Ctx
+from review_ui.context import Ctx
 from review_ui.evidence import cases
 from review_ui.evidence.keys import fingerprint, load_signing_key, public_key_pem
 from review_ui.evidence.pack import export_case
