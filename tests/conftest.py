@@ -7,6 +7,8 @@ other's data and nothing needs cleaning between runs.
 
 from __future__ import annotations
 
+import base64
+import secrets
 import uuid
 from collections.abc import Iterator
 
@@ -43,7 +45,13 @@ def _services_reachable(settings: Settings) -> tuple[str, str]:
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings isolated to this test session: own topics, index prefix, blob and bank dirs."""
     var = tmp_path_factory.mktemp("var")
+    # One evidence (at-rest) key for the whole session, as one deployment has one: tests
+    # that give themselves their own var_dir still share the blob store and the seal index,
+    # and a key generated per var_dir would make one test's sealed blobs unreadable to the
+    # next test that meets the same synthetic image.
+    evidence_key = base64.b64encode(secrets.token_bytes(32)).decode()
     return load_settings(
+        evidence_key=evidence_key,
         topic_raw=f"test-{RUN_ID}.posts.raw",
         topic_flagged=f"test-{RUN_ID}.posts.flagged",
         topic_dead=f"test-{RUN_ID}.posts.dead",
