@@ -93,3 +93,29 @@ def test_mastodon_timeline_urls() -> None:
         "https://m.example/api/v1/timelines/public?limit=40&local=true&max_id=42")
     assert url(timeline="public", page_size=20) == (
         "https://m.example/api/v1/timelines/public?limit=20&max_id=42")
+
+
+def test_a_post_item_is_the_contract_message_validated_once_before_publishing() -> None:
+    """Issue 14: the item carries the contract's CrawledPost itself (no mirrored fields);
+    what a spider read wrongly is refused by the contract before it is published."""
+    import pydantic
+
+    from crawlers.items import MEDIA_REF_NOT_FETCHED, new_post
+    from harmwatch.contract import CrawledPost, CrawlProvenance, utcnow
+
+    provenance = CrawlProvenance(crawler="t", crawl_job_id="j", fetched_at=utcnow(),
+                                 page_url="http://127.0.0.1/p")
+    fields = dict(source="s", source_kind="generic", post_id="1", url="http://127.0.0.1/p#1",
+                  text="xin chào", page_body=b"<html>", provenance=provenance)
+    item = new_post(image_urls=["http://127.0.0.1/a.jpg"], media_refs=["http://127.0.0.1/v.mp4"],
+                    **fields)
+    item.update(version=2)
+    message = item.validated()
+    assert isinstance(message, CrawledPost) and message.version == 2
+    assert [(m.url, m.error) for m in message.media] == [
+        ("http://127.0.0.1/a.jpg", None), ("http://127.0.0.1/v.mp4", MEDIA_REF_NOT_FETCHED)]
+    too_long = new_post(image_urls=[], media_refs=[], **{**fields, "post_id": "x" * 600})
+    with pytest.raises(pydantic.ValidationError, match="post_id"):
+        too_long.validated()
+    with pytest.raises(TypeError, match="titel"):
+        new_post(image_urls=[], media_refs=[], titel="typo", **fields)
